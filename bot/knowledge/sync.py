@@ -1,0 +1,214 @@
+"""One sync of one source: list it, index what changed, remove what is gone, record the run.
+
+The same function serves `ragbot sync`, the scheduler and `/ragadmin resync`.
+
+Order of operations, and why:
+1. List the whole source first. A `ConnectorError` (or any other failure) here ends the run with
+   the error recorded and *nothing deleted*: a listing we cannot vouch for never causes deletions.
+2. Pages whose content hash is unchanged are skipped without chunking or embedding.
+3. New and changed pages go through LangChain's `index()` (cleanup="incremental", grouped by
+   `source_id`): unchanged chunks inside a changed page are not re-embedded, stale ones are removed.
+4. Only then are the chunks of pages missing from the listing deleted (through the record manager,
+   so the vector store and the record manager stay in step).
+`full=True` re-reads and re-chunks every page and lets `index()` reconcile with cleanup="full"
+inside this source's record-manager namespace: anything of this source not seen is removed.
+
+A per-source file lock means two processes (the bot and a `ragbot scheduler` worker) never sync the
+same source at once; the second gets `SyncInProgressError` at once instead of waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.indexing import index
+
+from bot.config import Settings, SourceConfig
+from bot.knowledge import state, store
+from bot.knowledge.chunking import CHUNKER_VERSION, chunk_document
+from connectors.base import ConnectorContext, ConnectorError, SkippedItem, SourceDocument
+from connectors.registry import connector_class
+
+Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+
+
+class SyncInProgressError(RuntimeError):
+    """Another process or thread is syncing this source right now."""
+
+
+@dataclass
+class SyncResult:
+    source: str
+    ok: bool = False
+    full: bool = False
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    skipped_items: list[SkippedItem] = field(default_factory=list)
+    error: str | None = None
+    duration_s: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        return {"added": self.added, "updated": self.updated, "skipped": self.skipped,
+                "deleted": self.deleted, "chunks_embedded": self.chunks_embedded,
+                "chunks_deleted": self.chunks_deleted, "items_skipped": len(self.skipped_items)}
+
+
+class _CountingEmbeddings(Embeddings):
+    """Reports embedding progress; `index()` has no callback of its own."""
+
+    def __init__(self, inner: Embeddings, total: int, progress: Progress | None) -> None:
+        self.inner, self.total, self.progress, self.done = inner, total, progress, 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.inner.embed_documents(texts)
+        self.done += len(texts)
+        if self.progress:
+            self.progress(self.done, self.total)
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+@contextmanager
+def source_lock(settings: Settings, source: str) -> Iterator[None]:
+    lock_dir = settings.data_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"{source}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncInProgressError(f"source {source!r} is already syncing") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def is_syncing(settings: Settings, source: str) -> bool:
+    try:
+        with source_lock(settings, source):
+            return False
+    except SyncInProgressError:
+        return True
+
+
+def build_connector(settings: Settings, source: SourceConfig):
+    cls = connector_class(source.type)
+    context = ConnectorContext(source_name=source.name,
+                               state_dir=settings.data_dir / "sources" / source.name,
+                               env=dict(os.environ))
+    return cls(source.options, context)
+
+
+def page_hash(settings: Settings, doc: SourceDocument) -> str:
+    digest = hashlib.sha256()
+    for part in (CHUNKER_VERSION, str(settings.index.chunk_size), str(settings.index.chunk_overlap),
+                 doc.title, doc.url or "", doc.content_type, doc.content):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _list(connector: Any) -> list[SourceDocument]:
+    docs: dict[str, SourceDocument] = {}
+    for doc in connector.list_documents():
+        if doc.source_id in docs:
+            connector.skip(doc.source_id, "listed twice by the source; the first copy was kept")
+            continue
+        docs[doc.source_id] = doc
+    return list(docs.values())
+
+
+def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress: Progress | None):
+    engine = store.engine(settings)
+    connector = build_connector(settings, source)
+    try:
+        listing = _list(connector)
+    finally:
+        result.skipped_items = list(connector.skipped)
+    known = state.page_rows(engine, source.name)
+    if not listing and known and not result.full:
+        raise ConnectorError(
+            f"source {source.name!r} listed no pages but the index holds {len(known)}; nothing "
+            f"was deleted. If the source really is empty now, run `ragbot sync --source "
+            f"{source.name} --full`.")
+
+    rows: list[state.PageRow] = []
+    to_index = []
+    for doc in listing:
+        digest = page_hash(settings, doc)
+        old = known.get(doc.source_id)
+        changed = result.full or old is None or old.content_hash != digest
+        chunks = chunk_document(doc, source.name, settings.index.chunk_size,
+                                settings.index.chunk_overlap) if changed else None
+        if chunks is not None:
+            to_index.extend(chunks)
+        if old is None:
+            result.added += 1
+        elif old.content_hash != digest:
+            result.updated += 1
+        else:
+            result.skipped += 1
+        rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
+                                  len(chunks) if chunks is not None else old.chunks))
+    removed = sorted(set(known) - {doc.source_id for doc in listing})
+
+    manager = store.record_manager(settings, source.name)
+    counting = _CountingEmbeddings(store.embeddings(settings), len(to_index), progress)
+    vectors = store.vector_store(settings, embedding=counting)
+    if to_index or result.full:
+        outcome = index(to_index, manager, vectors, cleanup="full" if result.full else "incremental",
+                        source_id_key="source_id", key_encoder="sha256",
+                        batch_size=max(256, settings.index.embed_batch_size * 4))
+        result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
+        result.chunks_deleted = outcome["num_deleted"]
+    if removed:
+        keys = manager.list_keys(group_ids=removed)
+        if keys:
+            vectors.delete(keys)
+            manager.delete_keys(keys)
+        result.chunks_deleted += len(keys)
+    result.deleted = len(removed)
+    state.save_pages(engine, source.name, rows, removed)
+    if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
+        state.bump_generation(engine)
+
+
+def sync_source(settings: Settings, name: str, *, full: bool = False, trigger: str = "manual",
+                progress: Progress | None = None) -> SyncResult:
+    """Sync one source; never raises for a source failure (see `SyncResult.error`).
+
+    Raises `SyncInProgressError` when the source is already syncing, and `ConfigError` for an
+    unknown source name.
+    """
+    source = settings.source(name)
+    result = SyncResult(source=name, full=full)
+    engine = store.engine(settings)
+    state.create_schema(engine)
+    with source_lock(settings, name):
+        run_id = state.start_run(engine, name, full=full, trigger=trigger)
+        started = time.monotonic()
+        try:
+            _sync(settings, source, result, progress)
+            result.ok = True
+        except ConnectorError as exc:
+            result.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure must be recorded, never delete
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.duration_s = time.monotonic() - started
+        state.finish_run(engine, run_id, status="ok" if result.ok else "failed",
+                         counts=result.counts(), error=result.error)
+    return result

@@ -1,0 +1,1 @@
+"""Sources the wiki is synced from. Every connector implements `connectors.base.Connector`."""

@@ -1,0 +1,123 @@
+"""The one small interface every source implements, and the typed errors a sync understands.
+
+A connector *lists* its source: it yields every document the source holds right now, each with a
+`source_id` that is stable across syncs (the sync uses it to tell an edited page from a new one and
+to find pages that disappeared). It never writes to the index; `bot.knowledge.sync` does that.
+
+Safety contract (the reason deletions can be trusted): a connector raises a `ConnectorError`
+whenever it cannot vouch that the listing is complete (auth failure, HTTP 5xx, timeout, rate limit
+beyond retries, folder missing). The sync then deletes nothing. Problems with a single item that do
+not put the rest of the listing in doubt (a binary file, a page that is not UTF-8) are recorded in
+`skipped` and the listing goes on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One page of a source, as the connector read it."""
+
+    source_id: str
+    title: str
+    content: str
+    url: str | None = None
+    updated_at: datetime | None = None
+    # "markdown" | "text" | "html": tells the chunker how to find the page's structure.
+    content_type: str = "markdown"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedItem:
+    """An item left out of the listing, and why (reported by `ragbot sync`, never fatal)."""
+
+    source_id: str
+    reason: str
+
+
+class ConnectorError(Exception):
+    """The listing could not be completed; the sync must delete nothing."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConnectorConfigError(ConnectorError):
+    """The source's configuration cannot work (bad option, missing environment variable)."""
+
+
+class SourceUnavailableError(ConnectorError):
+    """The source is not there: a missing folder, an unreachable host."""
+
+    retryable = True
+
+
+class AuthError(ConnectorError):
+    """The credentials were refused or have expired (HTTP 401/403)."""
+
+
+class RateLimitedError(ConnectorError):
+    """The source kept answering 429 after the retries were spent."""
+
+    retryable = True
+
+
+class ListingIncompleteError(ConnectorError):
+    """The listing broke off part-way (HTTP 5xx, timeout, a read error mid-walk)."""
+
+    retryable = True
+
+
+class ConnectorOptions(BaseModel):
+    """Base of every connector's own config keys; unknown keys are errors, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What a connector may use besides its options."""
+
+    source_name: str
+    # Per-source folder under data_dir for clones, caches and cursors.
+    state_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """A source of documents. Subclasses set `type` and `Options` and implement `list_documents`."""
+
+    type: ClassVar[str]
+    Options: ClassVar[type[ConnectorOptions]]
+
+    def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
+        self.options = options
+        self.context = context
+        self.skipped: list[SkippedItem] = []
+
+    @abstractmethod
+    def list_documents(self) -> Iterator[SourceDocument]:
+        """Yield every document the source holds now; raise ConnectorError if that is not certain."""
+
+    def skip(self, source_id: str, reason: str) -> None:
+        self.skipped.append(SkippedItem(source_id, reason))
+
+    def require_env(self, name: str | None, what: str) -> str:
+        """The credential in environment variable `name`; credentials never live in the YAML."""
+        if not name:
+            raise ConnectorConfigError(f"source {self.context.source_name!r}: set `{what}_env` to "
+                                       f"the name of the environment variable holding the {what}")
+        value = self.context.env.get(name)
+        if not value:
+            raise ConnectorConfigError(f"source {self.context.source_name!r}: environment variable "
+                                       f"{name} (the {what}) is not set")
+        return value

@@ -10,15 +10,16 @@ so one server cannot park a scheduled sync for an hour.
   exponential backoff;
 - a 403 that is really a rate limit (GitHub: `X-RateLimit-Remaining: 0` or `Retry-After`) is a 429;
 - 401 / 403 -> AuthError; other 5xx and timeouts -> ListingIncompleteError;
-- 404: the caller says what it means (`missing=`): the listing root -> SourceUnavailableError;
-  anything else mid-listing -> ListingIncompleteError unless the caller accepts it (`ok_404`).
+- 404: the caller says what it means: on the listing root (`missing=`) -> SourceUnavailableError;
+  mid-listing -> ListingIncompleteError, unless the caller takes that status itself (`accept=`,
+  e.g. the web connector, for which a listed page that 404s is simply gone).
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -120,9 +121,9 @@ class HttpClient:
             response.headers.get("X-RateLimit-Remaining") == "0"
             or "Retry-After" in response.headers)
 
-    def request(self, method: str, url: str, *, missing: str | None = None, ok_404: bool = False,
-                **kwargs: Any) -> requests.Response:
-        """Send with retries; return a 2xx/3xx response (or a 404 when `ok_404`), else raise.
+    def request(self, method: str, url: str, *, missing: str | None = None,
+                accept: Collection[int] = (), **kwargs: Any) -> requests.Response:
+        """Send with retries; return a 2xx/3xx response or one whose status is in `accept`.
 
         `missing`: this URL is the listing root; a 404 means the source itself is not there, and
         the text says what to check ("space ENG", "repository o/r").
@@ -161,7 +162,7 @@ class HttpClient:
             break
         assert response is not None
         status = response.status_code
-        if status < 400 or (status == 404 and ok_404):
+        if status < 400 or status in accept:
             return response
         if self._is_rate_limit(response):
             raise RateLimitedError(f"source {name!r}: {self.service} still answered {status} "

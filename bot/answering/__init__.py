@@ -1,0 +1,1 @@
+"""Question -> cited answer: retrieve passages, compose a cited draft, pass it through the tone stage."""

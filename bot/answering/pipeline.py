@@ -1,0 +1,154 @@
+"""The one answer pipeline: question -> retrieve (scoped, hybrid) -> compose (cited draft) -> tone.
+
+`ragbot ask`, `ragbot eval` and the Slack bot all call `Pipeline.answer`, so an answer in Slack
+and in the terminal for the same question and config are the same answer. Build one Pipeline per
+process: it holds the loaded models (embedding model, tone model) and the lexical index.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection, Sequence
+
+from bot.answering.compose import compose
+from bot.answering.retrieve import Retriever
+from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, Answer, Passage,
+                                 QuestionError)
+from bot.config import Settings
+from bot.knowledge import state
+
+FOLLOW_UP_WORDS = 12  # a short question in a thread is read together with the previous one
+
+
+def check_question(question: str, max_chars: int) -> str:
+    text = " ".join((question or "").split())
+    if not text:
+        raise QuestionError("The question is empty: type what you want to know, e.g. "
+                            "\"how do I reset my VPN token?\"")
+    if len(text) > max_chars:
+        raise QuestionError(f"The question is {len(text):,} characters long; the limit is "
+                            f"{max_chars:,}. Ask about one thing at a time, in a sentence or two.")
+    return text
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, *, tone=None) -> None:
+        self.settings = settings
+        self._retriever: Retriever | None = None
+        self._tone = tone
+        self._tone_loaded = tone is not None
+        self._lock = threading.Lock()
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = Retriever(self.settings)
+            return self._retriever
+
+    @property
+    def tone(self):
+        """The tone stage, loaded once per process; None when `tone.enabled` is false."""
+        with self._lock:
+            if not self._tone_loaded:
+                if self.settings.tone.enabled:
+                    from bot.tone.stage import load_tone_stage
+
+                    self._tone = load_tone_stage(self.settings)
+                self._tone_loaded = True
+            return self._tone
+
+    def warm_up(self) -> None:
+        """Load every model now (serve calls this before taking traffic)."""
+        self.retriever.embed("warm up")
+        _ = self.tone
+
+    def answer(self, question: str, *, sources: Collection[str] | None = None,
+               history: Sequence[str] = ()) -> Answer:
+        """Answer `question` from `sources` (names; None: every configured source).
+
+        `history` holds earlier questions of the same thread, oldest first. Raises
+        QuestionError for an unusable question; never raises for "no answer": that is an
+        Answer with `abstained=True` and a `reason`.
+        """
+        started = time.perf_counter()
+        question = check_question(question, self.settings.answer.max_question_chars)
+        answer = self._answer(question, None if sources is None else set(sources), history)
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        return answer
+
+    def _answer(self, question: str, allowed: set[str] | None, history: Sequence[str]) -> Answer:
+        cfg = self.settings
+        retriever = self.retriever
+        counts = state.page_counts(retriever.engine)
+        index_time = _index_time(retriever.engine)
+        if not counts:
+            return Answer(question, text="", abstained=True, reason=NO_INDEX,
+                          index_updated_at=index_time)
+        if allowed is not None and not allowed:
+            return Answer(question, text="", abstained=True, reason=NO_SOURCES,
+                          index_updated_at=index_time)
+        query = question
+        if history and len(question.split()) <= FOLLOW_UP_WORDS:
+            query = f"{history[-1]} {question}"
+        vector = retriever.embed(query)
+        passages = retriever.search(query, sources=allowed, query_vector=vector)
+        _fill_updated(retriever.engine, passages)
+        best = max((p.dense for p in passages[:cfg.retrieval.passages]), default=0.0)
+        draft = None
+        if best >= cfg.retrieval.min_score:
+            draft = compose(question, vector, passages, retriever.embeddings.embed_documents,
+                            max_sentences=cfg.answer.max_sentences,
+                            max_passages=cfg.retrieval.passages)
+        if draft is None:
+            reason = NO_MATCH
+            if allowed is not None and self._matches_elsewhere(query, vector, allowed):
+                reason = PRIVATE_ONLY
+            return Answer(question, text="", abstained=True, reason=reason, retrieved=passages,
+                          nearest=_nearest_pages(passages), index_updated_at=index_time)
+        answer = Answer(question, text=draft.text, draft=draft.text, citations=draft.citations,
+                        retrieved=passages, index_updated_at=index_time)
+        self._apply_tone(answer)
+        return answer
+
+    def _matches_elsewhere(self, query, vector, allowed: set[str]) -> bool:
+        """Would a source this asker may not use have answered? (Said, never quoted.)"""
+        others = {s.name for s in self.settings.sources} - allowed
+        if not others:
+            return False
+        hidden = self.retriever.search(query, sources=others, query_vector=vector,
+                                       k=self.settings.retrieval.passages)
+        return any(p.dense >= self.settings.retrieval.min_score for p in hidden)
+
+    def _apply_tone(self, answer: Answer) -> None:
+        stage = self.tone
+        if stage is None:
+            answer.tone_reason = "tone stage disabled (tone.enabled: false)"
+            return
+        outcome = stage.rewrite(answer.draft)
+        answer.text, answer.toned, answer.tone_reason = outcome.text, outcome.accepted, outcome.reason
+
+
+def _fill_updated(engine, passages: list[Passage]) -> None:
+    rows = state.pages_by_id(engine, {p.page_key for p in passages})
+    for p in passages:
+        row = rows.get(p.page_key)
+        p.updated_at = row.updated_at if row else None
+
+
+def _index_time(engine):
+    runs = [r for r in state.recent_runs(engine, limit=50) if r["status"] == "ok"]
+    return max((r["finished_at"] for r in runs), default=None)
+
+
+def _nearest_pages(passages: list[Passage], n: int = 3) -> list[Passage]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Passage] = []
+    for p in passages:
+        if p.page_key not in seen:
+            seen.add(p.page_key)
+            out.append(p)
+        if len(out) == n:
+            break
+    return out

@@ -1,0 +1,143 @@
+"""Confluence spaces (Cloud or Data Center / Server) through the REST content API.
+
+LangChain's ConfluenceLoader needs atlassian-python-api (not installed) and logs-and-continues on a
+failed page or attachment, which would make a partial listing look like deletions.
+
+- Cloud: `{base}/wiki/rest/api/...`, basic auth `email:API token` (`user_env` + `token_env`);
+  Data Center: `{base}/rest/api/...`, `Authorization: Bearer <personal access token>`.
+- Each space is checked first (`/space/{key}`): a typo in a key is an error, not an empty space
+  whose pages would all look deleted. Pages come from `/content?spaceKey=..&type=page` with
+  `expand=body.storage,version,ancestors`, following `_links.next` to the end.
+- source_id is the page id (stable across renames and moves); the title is the ancestor path
+  ("Parent > Child > Page"); updated_at is `version.when`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from connectors.base import Connector, ListingIncompleteError, SourceDocument
+from connectors.html import html_to_markdown
+from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time, same_origin
+
+_SPACE_KEY = re.compile(r"^~?[A-Za-z0-9_-]+$")
+MAX_REQUESTS_PER_SPACE = 20_000
+
+
+class ConfluenceOptions(HttpOptions):
+    base_url: str = Field(description="https://team.atlassian.net or https://wiki.example.com")
+    spaces: list[str] = Field(min_length=1, description="space keys, e.g. [ENG, OPS]")
+    token_env: str = Field(description="env var with the API token (Cloud) or PAT (Data Center)")
+    user_env: str | None = Field(None, description="Cloud only: env var with the account email")
+    cloud: bool | None = Field(None, description="default: true for *.atlassian.net hosts")
+    page_size: int = Field(50, ge=1, le=250)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return check_http_url(value, "base_url")
+
+    @field_validator("spaces")
+    @classmethod
+    def _spaces(cls, value: list[str]) -> list[str]:
+        bad = [key for key in value if not _SPACE_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not Confluence space keys: {', '.join(map(repr, bad))} (use the "
+                             "key, e.g. ENG, not the space name)")
+        return value
+
+    @model_validator(mode="after")
+    def _cloud_needs_user(self) -> "ConfluenceOptions":
+        if self.is_cloud and not self.user_env:
+            raise ValueError("Confluence Cloud authenticates with email + API token: set "
+                             "`user_env` to the env var holding the account email (or `cloud: "
+                             "false` for Data Center, which uses a bearer token)")
+        return self
+
+    @property
+    def is_cloud(self) -> bool:
+        if self.cloud is not None:
+            return self.cloud
+        return (urlsplit(self.base_url).hostname or "").endswith(".atlassian.net")
+
+
+class ConfluenceConnector(Connector):
+    type = "confluence"
+    Options = ConfluenceOptions
+    options: ConfluenceOptions
+
+    def list_documents(self) -> Iterator[SourceDocument]:
+        opts = self.options
+        token = self.require_env(opts.token_env, "token")
+        site = opts.base_url
+        if opts.is_cloud:
+            site = site.removesuffix("/wiki")
+            auth: Any = (self.require_env(opts.user_env, "user"), token)
+            headers = {}
+            auth_env = f"{opts.user_env} / {opts.token_env}"
+        else:
+            auth, headers, auth_env = None, {"Authorization": f"Bearer {token}"}, opts.token_env
+        self.web_base = site + "/wiki" if opts.is_cloud else site
+        api = self.web_base + "/rest/api"
+        with HttpClient(source_name=self.context.source_name, service="Confluence",
+                        auth_env=auth_env, timeout_s=opts.timeout_s,
+                        max_attempts=opts.max_attempts, auth=auth,
+                        headers={"Accept": "application/json", **headers}) as client:
+            for key in opts.spaces:
+                client.json("GET", f"{api}/space/{quote(key)}", missing=f"space {key}")
+                yield from self._space_pages(client, api, key)
+
+    def _space_pages(self, client: HttpClient, api: str, key: str) -> Iterator[SourceDocument]:
+        url: str | None = f"{api}/content"
+        params: dict[str, Any] | None = {
+            "spaceKey": key, "type": "page", "status": "current", "start": 0,
+            "limit": self.options.page_size, "expand": "body.storage,version,ancestors"}
+        seen: set[str] = set()
+        while url:
+            if url in seen or len(seen) >= MAX_REQUESTS_PER_SPACE:
+                raise ListingIncompleteError(f"source {self.context.source_name!r}: Confluence "
+                                             f"pagination of space {key} does not end")
+            seen.add(url)
+            data = client.json("GET", url, params=params)
+            if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+                raise ListingIncompleteError(f"source {self.context.source_name!r}: unexpected "
+                                             f"Confluence reply for space {key}")
+            for page in data["results"]:
+                doc = self._document(page, key)
+                if doc is not None:
+                    yield doc
+            url, params = self._next(data), None
+
+    def _next(self, data: dict[str, Any]) -> str | None:
+        link = (data.get("_links") or {}).get("next")
+        if not link:
+            return None
+        url = link if "://" in link else self.web_base + link
+        if not same_origin(url, self.web_base):  # never send the credentials elsewhere
+            raise ListingIncompleteError(f"source {self.context.source_name!r}: Confluence "
+                                         f"pagination points to another host ({url})")
+        return url
+
+    def _document(self, page: dict[str, Any], space: str) -> SourceDocument | None:
+        page_id = str(page.get("id") or "")
+        if not page_id:
+            raise ListingIncompleteError(f"source {self.context.source_name!r}: a Confluence "
+                                         "page without an id")
+        title = str(page.get("title") or page_id)
+        path = [str(a.get("title")) for a in page.get("ancestors") or [] if a.get("title")]
+        html = ((page.get("body") or {}).get("storage") or {}).get("value") or ""
+        text, _ = html_to_markdown(html)
+        if not text.strip():
+            self.skip(page_id, f"page {title!r} has no text")
+            return None
+        webui = (page.get("_links") or {}).get("webui")
+        return SourceDocument(
+            source_id=page_id, title=" > ".join([*path, title]), content=text,
+            url=(self.web_base + webui) if webui else None,
+            updated_at=parse_time((page.get("version") or {}).get("when")),
+            content_type="markdown", metadata={"space": space})

@@ -1,0 +1,302 @@
+"""A web site: from its sitemap.xml (or sitemap index), or crawled from a root page.
+
+LangChain's SitemapLoader needs lxml (not installed) and RecursiveUrlLoader logs-and-continues on a
+failed page, ignores robots.txt and cannot tell a 404 (page gone) from a 5xx (listing broken).
+
+- `url` ending in .xml, or answering with an XML <urlset>/<sitemapindex>, is a sitemap: every
+  listed page on the same host is read. Anything else is a root page: links are followed on the
+  same host, under the root's folder, up to `max_depth` links away.
+- robots.txt is obeyed (user agent `ragbot`, crawl-delay up to 10 s). A robots.txt that fails
+  with a 5xx is not read as "disallow everything", which would look like every page deleted.
+- source_id is the page's path (+ query); updated_at is `<lastmod>`, else `Last-Modified`.
+- A listed page that answers 404/410 is gone (left out, not an error); 5xx, timeouts, a broken
+  sitemap -> ListingIncompleteError. Pages past `max_pages` are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import requests
+from bs4 import BeautifulSoup, SoupStrainer
+from pydantic import Field, field_validator
+
+from connectors.base import (Connector, ConnectorConfigError, ListingIncompleteError,
+                             SourceDocument)
+from connectors.html import html_to_markdown
+from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time, same_origin
+
+ROBOTS_AGENT = "ragbot"
+GONE = (404, 410)
+MAX_SITEMAPS = 200
+MAX_CRAWL_DELAY_S = 10.0
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps protocol's own limit, uncompressed
+_NOT_PAGES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".pdf", ".zip", ".gz",
+              ".tgz", ".tar", ".css", ".js", ".json", ".xml", ".woff", ".woff2", ".ttf", ".mp3",
+              ".mp4", ".webm", ".avi", ".mov", ".exe", ".dmg", ".doc", ".docx", ".xls", ".xlsx",
+              ".ppt", ".pptx", ".csv", ".rss", ".atom"}
+
+
+class WebOptions(HttpOptions):
+    url: str = Field(description="a sitemap.xml (or sitemap index), or the root page to crawl")
+    max_depth: int = Field(3, ge=0, le=50, description="links away from the root (crawl only)")
+    max_pages: int = Field(500, ge=1, le=100_000)
+    exclude: list[str] = Field([], description="globs on the source id (path + query)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+
+@dataclass(slots=True)
+class _Listed:
+    url: str
+    lastmod: datetime | None = None
+
+
+def source_id_of(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _decode(response: requests.Response) -> str:
+    if "charset=" in response.headers.get("Content-Type", "").lower():
+        return response.text
+    try:
+        return response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return response.content.decode(response.apparent_encoding or "latin-1", errors="replace")
+
+
+class WebConnector(Connector):
+    type = "web"
+    Options = WebOptions
+    options: WebOptions
+
+    def list_documents(self) -> Iterator[SourceDocument]:
+        opts = self.options
+        with HttpClient(source_name=self.context.source_name, service="the web site",
+                        timeout_s=opts.timeout_s, max_attempts=opts.max_attempts) as client:
+            self.client = client
+            self.robots, self.crawl_delay = self._read_robots()
+            if not self._allowed(opts.url):
+                raise ConnectorConfigError(f"source {self.context.source_name!r}: robots.txt "
+                                           f"disallows {opts.url} for {ROBOTS_AGENT!r}")
+            first = client.get(opts.url, missing="page at `url`")
+            root = self._sitemap_root(first)
+            if root is not None:
+                listed = self._sitemap_urls(first.url, root)
+                yield from self._read_listed(listed)
+            else:
+                yield from self._crawl(first)
+
+    # robots.txt ---------------------------------------------------------------------------
+
+    def _read_robots(self) -> tuple[RobotFileParser | None, float]:
+        parts = urlsplit(self.options.url)
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        # RFC 9309: a 4xx robots.txt means no rules; a 5xx must not be read as "allow all" nor
+        # as "disallow all" (the latter would delete the site from the index): it raises.
+        response = self.client.get(robots_url, missing="robots.txt",
+                                   accept=[s for s in range(400, 500) if s != 429])
+        if response.status_code >= 400:
+            return None, 0.0
+        parser = RobotFileParser(robots_url)
+        parser.parse(_decode(response).splitlines())
+        delay = parser.crawl_delay(ROBOTS_AGENT) or 0.0
+        return parser, min(float(delay), MAX_CRAWL_DELAY_S)
+
+    def _allowed(self, url: str) -> bool:
+        return self.robots is None or self.robots.can_fetch(ROBOTS_AGENT, url)
+
+    # sitemaps -----------------------------------------------------------------------------
+
+    def _sitemap_root(self, response: requests.Response) -> ET.Element | None:
+        content_type = response.headers.get("Content-Type", "").lower()
+        path = urlsplit(response.url).path.lower()
+        if "html" in content_type or not ("xml" in content_type or path.endswith((".xml",
+                                                                                   ".xml.gz"))):
+            return None
+        root = self._parse_xml(response)
+        if _local(root.tag) not in {"urlset", "sitemapindex"}:
+            raise ConnectorConfigError(f"source {self.context.source_name!r}: {response.url} is "
+                                       "XML but not a sitemap (<urlset> or <sitemapindex>)")
+        return root
+
+    def _parse_xml(self, response: requests.Response) -> ET.Element:
+        data = response.content
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise ListingIncompleteError(f"{response.url}: broken gzip sitemap") from exc
+        if len(data) > MAX_SITEMAP_BYTES:
+            raise ListingIncompleteError(f"{response.url}: sitemap larger than 50 MB")
+        try:
+            return ET.fromstring(data)
+        except ET.ParseError as exc:
+            raise ListingIncompleteError(f"source {self.context.source_name!r}: sitemap "
+                                         f"{response.url} is not valid XML ({exc}); nothing was "
+                                         "deleted") from exc
+
+    def _sitemap_urls(self, sitemap_url: str, root: ET.Element) -> list[_Listed]:
+        listed: dict[str, _Listed] = {}
+        queue: deque[tuple[str, ET.Element | None]] = deque([(sitemap_url, root)])
+        seen = {sitemap_url}
+        while queue:
+            url, element = queue.popleft()
+            if element is None:
+                element = self._parse_xml(self.client.get(url))
+            for child in element:
+                kind = _local(child.tag)
+                fields = {_local(f.tag): (f.text or "").strip() for f in child}
+                loc = urldefrag(urljoin(url, fields.get("loc", "")))[0]
+                if not loc:
+                    continue
+                if not same_origin(loc, self.options.url):
+                    self.skip(loc, "on another host than `url`")
+                elif kind == "sitemap" and loc not in seen:
+                    if len(seen) >= MAX_SITEMAPS:
+                        raise ListingIncompleteError(f"more than {MAX_SITEMAPS} sitemaps")
+                    seen.add(loc)
+                    queue.append((loc, None))
+                elif kind == "url" and loc not in listed:
+                    listed[loc] = _Listed(loc, parse_time(fields.get("lastmod")))
+        return list(listed.values())
+
+    def _read_listed(self, listed: list[_Listed]) -> Iterator[SourceDocument]:
+        done: set[str] = set()
+        for item in listed:
+            source_id = source_id_of(item.url)
+            if self._excluded(source_id) or source_id in done:
+                continue
+            if not self._allowed(item.url):
+                self.skip(source_id, "disallowed by robots.txt")
+                continue
+            if len(done) >= self.options.max_pages:
+                self.skip(source_id, f"beyond max_pages ({self.options.max_pages})")
+                continue
+            self._pause(done)
+            response = self.client.get(item.url, accept=GONE)
+            done.add(source_id)
+            if response.status_code in GONE:
+                continue  # listed but gone: deleted from the index, as it should be
+            if not same_origin(response.url, self.options.url):
+                self.skip(source_id, f"redirects to another host ({response.url})")
+                continue
+            doc = self._document(response, source_id, item.lastmod)
+            if doc is not None:
+                yield doc
+
+    # crawling -----------------------------------------------------------------------------
+
+    def _scope(self, url: str) -> str:
+        path = urlsplit(url).path or "/"
+        if path.endswith("/"):
+            return path
+        last = path.rsplit("/", 1)[-1]
+        return path + "/" if "." not in last else path.rsplit("/", 1)[0] + "/"
+
+    def _in_scope(self, url: str, base: str, prefix: str) -> bool:
+        if not same_origin(url, base):
+            return False
+        path = urlsplit(url).path or "/"
+        if PurePosixPath(path).suffix.lower() in _NOT_PAGES:
+            return False
+        return path.startswith(prefix) or path + "/" == prefix
+
+    def _crawl(self, first: requests.Response) -> Iterator[SourceDocument]:
+        base = first.url
+        prefix = self._scope(base)
+        queue: deque[tuple[str, int]] = deque([(base, 0)])
+        queued = {base}
+        done: set[str] = set()
+        while queue:
+            url, depth = queue.popleft()
+            source_id = source_id_of(url)
+            if len(done) >= self.options.max_pages:
+                self.skip(source_id, f"beyond max_pages ({self.options.max_pages})")
+                continue
+            if url == base:
+                response = first
+            else:
+                self._pause(done)
+                response = self.client.get(url, accept=GONE)
+            if response.status_code in GONE:
+                continue  # a broken link is not a page
+            final_id = source_id_of(response.url)
+            if final_id in done or not self._in_scope(response.url, base, prefix):
+                continue  # redirected to a page already read, or off the site
+            done.add(final_id)
+            if depth < self.options.max_depth and self._is_html(response):
+                for link in self._links(response):
+                    if link in queued or not self._in_scope(link, base, prefix):
+                        continue
+                    queued.add(link)
+                    if self._excluded(source_id_of(link)):
+                        continue
+                    if not self._allowed(link):
+                        self.skip(source_id_of(link), "disallowed by robots.txt")
+                        continue
+                    queue.append((link, depth + 1))
+            if not self._excluded(final_id):
+                doc = self._document(response, final_id, None)
+                if doc is not None:
+                    yield doc
+
+    def _links(self, response: requests.Response) -> list[str]:
+        soup = BeautifulSoup(_decode(response), "html.parser", parse_only=SoupStrainer("a"))
+        links = []
+        for anchor in soup.find_all("a", href=True):
+            href = str(anchor["href"]).strip()
+            if href and not href.startswith(("#", "mailto:", "javascript:", "tel:")):
+                links.append(urldefrag(urljoin(response.url, href))[0])
+        return links
+
+    # pages --------------------------------------------------------------------------------
+
+    def _is_html(self, response: requests.Response) -> bool:
+        content_type = response.headers.get("Content-Type", "text/html").lower()
+        return "html" in content_type
+
+    def _document(self, response: requests.Response, source_id: str,
+                  lastmod: datetime | None) -> SourceDocument | None:
+        content_type = response.headers.get("Content-Type", "text/html").split(";")[0].strip()
+        updated = lastmod or parse_time(response.headers.get("Last-Modified"))
+        text = _decode(response)
+        if "html" in content_type:
+            body, title = html_to_markdown(text)
+            kind = "markdown"
+        elif content_type in {"text/plain", "text/markdown", "text/x-markdown"}:
+            body, title = text, None
+            kind = "text" if content_type == "text/plain" else "markdown"
+        else:
+            self.skip(source_id, f"not a page ({content_type or 'no content type'})")
+            return None
+        if not body.strip():
+            self.skip(source_id, "no text on the page")
+            return None
+        title = title or PurePosixPath(urlsplit(response.url).path).name or response.url
+        return SourceDocument(source_id=source_id, title=title, content=body, url=response.url,
+                              updated_at=updated, content_type=kind)
+
+    def _excluded(self, source_id: str) -> bool:
+        return any(fnmatch.fnmatch(source_id, pattern) for pattern in self.options.exclude)
+
+    def _pause(self, done: set[str]) -> None:
+        if self.crawl_delay and done:
+            self.client.sleep(self.crawl_delay)

@@ -108,9 +108,7 @@ class ConfluenceConnector(Connector):
                 raise ListingIncompleteError(f"source {self.context.source_name!r}: unexpected "
                                              f"Confluence reply for space {key}")
             for page in data["results"]:
-                doc = self._document(page, key)
-                if doc is not None:
-                    yield doc
+                yield self._document(page, key)
             url, params = self._next(data), None
 
     def _next(self, data: dict[str, Any]) -> str | None:
@@ -123,7 +121,7 @@ class ConfluenceConnector(Connector):
                                          f"pagination points to another host ({url})")
         return url
 
-    def _document(self, page: dict[str, Any], space: str) -> SourceDocument | None:
+    def _document(self, page: dict[str, Any], space: str) -> SourceDocument:
         page_id = str(page.get("id") or "")
         if not page_id:
             raise ListingIncompleteError(f"source {self.context.source_name!r}: a Confluence "
@@ -131,13 +129,10 @@ class ConfluenceConnector(Connector):
         title = str(page.get("title") or page_id)
         path = [str(a.get("title")) for a in page.get("ancestors") or [] if a.get("title")]
         html = ((page.get("body") or {}).get("storage") or {}).get("value") or ""
-        text, _ = html_to_markdown(html)
-        if not text.strip():
-            self.skip(page_id, f"page {title!r} has no text")
-            return None
+        text, _ = html_to_markdown(html)  # a title-only page is still a page people look for
         webui = (page.get("_links") or {}).get("webui")
         return SourceDocument(
             source_id=page_id, title=" > ".join([*path, title]), content=text,
-            url=(self.web_base + webui) if webui else None,
+            url=(webui if "://" in webui else self.web_base + webui) if webui else None,
             updated_at=parse_time((page.get("version") or {}).get("when")),
             content_type="markdown", metadata={"space": space})

@@ -79,6 +79,10 @@ class GitOptions(ConnectorOptions):
             return value
         if _SCP_LIKE.match(value):
             return value
+        if re.match(r"^[A-Za-z][\w+.-]*::", value):  # git's "ext::cmd" transports run programs
+            raise ValueError(f"`repo` transport {value.split('::')[0]!r}:: is not supported "
+                             "(URL scheme must be one of "
+                             f"{', '.join(sorted(_REMOTE_SCHEMES))})")
         if value.startswith("-"):
             raise ValueError("`repo` must not start with '-'")
         return str(TypeAdapter(ConfigPath).validate_python(value, context=info.context))

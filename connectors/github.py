@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from connectors.base import Connector, ConnectorContext, ListingIncompleteError, SourceDocument
+from connectors.base import (Connector, ConnectorContext, ConnectorError, ListingIncompleteError,
+                             SourceDocument)
 from connectors.files import PAGE_SUFFIXES, UnreadablePage, parse_page
 from connectors.git import GitConnector, GitOptions, check_globs
 from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time
@@ -167,7 +168,7 @@ class GitHubConnector(Connector):
         opts = self.options
         wiki_url = opts.wiki_url or f"{html_url}.wiki.git"
         wiki = GitConnector(
-            GitOptions(repo=wiki_url, token_env=opts.token_env, timeout_s=max(opts.timeout_s, 60)),
+            GitOptions(repo=wiki_url, token_env=opts.token_env),
             ConnectorContext(self.context.source_name, self.context.state_dir / "wiki",
                              self.context.env))
         try:
@@ -175,6 +176,9 @@ class GitHubConnector(Connector):
                 page = doc.source_id.rsplit(".", 1)[0]
                 yield replace(doc, source_id=f"wiki/{doc.source_id}",
                               url=f"{html_url}/wiki/{quote(page)}")
+        except ConnectorError as exc:
+            raise type(exc)(f"{exc} (this is the wiki of {opts.repo}; set `include_wiki: false` "
+                            "if the repository has no wiki)") from exc
         finally:
             for item in wiki.skipped:
                 self.skip(f"wiki/{item.source_id}", item.reason)

@@ -21,9 +21,14 @@ def _inline(node: Tag) -> str:
 def _render(node: Tag, out: list[str]) -> None:
     for child in node.children:
         if isinstance(child, NavigableString):
-            text = " ".join(str(child).split())
+            raw = str(child)
+            text = " ".join(raw.split())
+            # Keep one space at the edges: "Install <b>brew</b> now" must not become "Installbrew".
             if text:
-                out.append(text)
+                out.append((" " if raw[:1].isspace() else "") + text
+                           + (" " if raw[-1:].isspace() else ""))
+            elif raw and out and not out[-1].endswith((" ", "\n")):
+                out.append(" ")
             continue
         if not isinstance(child, Tag):
             continue

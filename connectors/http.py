@@ -41,12 +41,12 @@ class HttpOptions(ConnectorOptions):
     max_attempts: int = Field(4, ge=1, le=10, description="tries per request, retries included")
 
 
-def check_http_url(value: str, key: str = "url") -> str:
-    """An http(s) URL with a host, without a trailing slash; a clear message otherwise."""
+def check_http_url(value: str, key: str = "url", base: bool = True) -> str:
+    """An http(s) URL with a host (a `base` loses its trailing slash); a clear message otherwise."""
     parts = urlsplit(value.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError(f"`{key}` must be an http:// or https:// URL with a host, got {value!r}")
-    return value.strip().rstrip("/")
+    return value.strip().rstrip("/") if base else value.strip()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -74,10 +74,13 @@ class HttpClient:
     def __init__(self, *, source_name: str, service: str, auth_env: str | None = None,
                  timeout_s: float = 30.0, max_attempts: int = 4, headers: Mapping[str, str] = (),
                  auth: Any = None, backoff_s: float = 1.0, max_retry_after_s: float = 60.0,
+                 no_auth_hint: str = "no token is configured: set `token_env` to the env var "
+                                     "holding one",
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.source_name = source_name
         self.service = service
         self.auth_env = auth_env
+        self.no_auth_hint = no_auth_hint
         self.timeout_s = timeout_s
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
@@ -169,14 +172,14 @@ class HttpClient:
                                    f"(rate limited) after {self.max_attempts} tries on {where}; "
                                    "nothing was deleted, the next sync will try again")
         if status in (401, 403):
-            hint = (f"check the token in environment variable {self.auth_env}" if self.auth_env
-                    else "this source has no token configured; set `token_env`")
-            raise AuthError(f"source {name!r}: {self.service} refused the credentials (HTTP "
-                            f"{status} on {where}); {hint} and its access to this source")
+            hint = (f"check the token in environment variable {self.auth_env} and its access "
+                    "to this source" if self.auth_env else self.no_auth_hint)
+            raise AuthError(f"source {name!r}: {self.service} refused access (HTTP {status} on "
+                            f"{where}); {hint}")
         if status in (404, 410) and missing:
             raise SourceUnavailableError(f"source {name!r}: {self.service} has no {missing} "
-                                         f"(HTTP {status} on {where}); check the config, and "
-                                         "that the token can see it")
+                                         f"(HTTP {status} on {where}); check the config (and "
+                                         "that the credentials may see it)")
         raise ListingIncompleteError(f"source {name!r}: {self.service} answered HTTP {status} on "
                                      f"{where}; the listing is incomplete, nothing was deleted")
 

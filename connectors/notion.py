@@ -124,8 +124,9 @@ class NotionConnector(Connector):
                     continue
                 seen.add(item_id)
                 if kind == "database":
-                    todo.extend(("page", p["id"], p, False)
-                                for p in self._query(item_id, configured))
+                    pages = [("page", p["id"], p, False)
+                             for p in self._query(item_id, configured)]
+                    todo.extendleft(reversed(pages))  # a database's pages come next, in order
                     continue
                 if page is None:
                     page = self.client.json("GET", f"{self.api}/pages/{item_id}",
@@ -137,8 +138,7 @@ class NotionConnector(Connector):
                 doc = self._document(page, children)
                 if opts.child_pages:
                     todo.extend((k, i, None, False) for k, i in children)
-                if doc is not None:
-                    yield doc
+                yield doc
 
     def _query(self, database_id: str, configured: bool) -> Iterator[dict[str, Any]]:
         body: dict[str, Any] = {"page_size": 100}
@@ -175,13 +175,10 @@ class NotionConnector(Connector):
             params = {"page_size": 100, "start_cursor": cursor}
 
     def _document(self, page: dict[str, Any],
-                  children: list[tuple[str, str]]) -> SourceDocument | None:
+                  children: list[tuple[str, str]]) -> SourceDocument:
         page_id = page["id"]
         title = page_title(page) or "Untitled"
-        body = self._render(page_id, 0, children).strip()
-        if not body:
-            self.skip(page_id, f"page {title!r} has no text")
-            return None
+        body = self._render(page_id, 0, children).strip()  # title-only pages are pages too
         return SourceDocument(source_id=page_id, title=title, content=body, url=page.get("url"),
                               updated_at=parse_time(page.get("last_edited_time")),
                               content_type="markdown")

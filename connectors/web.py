@@ -55,7 +55,7 @@ class WebOptions(HttpOptions):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return check_http_url(value)
+        return check_http_url(value, base=False)
 
 
 @dataclass(slots=True)
@@ -90,7 +90,9 @@ class WebConnector(Connector):
     def list_documents(self) -> Iterator[SourceDocument]:
         opts = self.options
         with HttpClient(source_name=self.context.source_name, service="the web site",
-                        timeout_s=opts.timeout_s, max_attempts=opts.max_attempts) as client:
+                        timeout_s=opts.timeout_s, max_attempts=opts.max_attempts,
+                        no_auth_hint="the web connector reads public pages only; exclude the "
+                                     "protected ones (`exclude`)") as client:
             self.client = client
             self.robots, self.crawl_delay = self._read_robots()
             if not self._allowed(opts.url):
@@ -286,9 +288,6 @@ class WebConnector(Connector):
             kind = "text" if content_type == "text/plain" else "markdown"
         else:
             self.skip(source_id, f"not a page ({content_type or 'no content type'})")
-            return None
-        if not body.strip():
-            self.skip(source_id, "no text on the page")
             return None
         title = title or PurePosixPath(urlsplit(response.url).path).name or response.url
         return SourceDocument(source_id=source_id, title=title, content=body, url=response.url,

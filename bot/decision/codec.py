@@ -1,11 +1,12 @@
 """A walk's state as a short signed string for a Slack button `value` (2,000 characters at most).
 
-Format: `w1.<tree version>.<answer ids joined by '-'>.<tag>`, e.g. `w1.3fa9c0d2e1.knowledge-docs.Xb…`
-(ids are `[a-z0-9_]`, so '.' and '-' never occur inside one). The tag is HMAC-SHA256 over
+Format: `w1.<tree version>.<answer ids joined by '-'>.<tag>`, for example
+`w1.3fa9c0d2e1.knowledge-docs.Xb3k...`. Ids are `[a-z0-9_]` and the version is hex, so '.' and
+'-' never occur inside one, and the base64url tag has no '.'. The tag is HMAC-SHA256 over
 `ragvsft|` + everything before the last dot, keyed by the secret the caller passes (the Slack
-layer passes its signing secret), base64url, truncated to 96 bits: enough that a forged value
-cannot be guessed, short enough for the limit. The `ragvsft|` prefix keeps these MACs apart from
-any other use of the same secret.
+layer passes its signing secret), truncated to 96 bits: enough that a forged value cannot be
+guessed, short enough for the limit. The `ragvsft|` prefix keeps these MACs apart from any other
+use of the same secret.
 
 Why sign at all: a button value comes back from the client, and a forged path would only replay
 answers the tree offers anyway, but signing makes "the tree changed" and "someone edited this"
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from .engine import InvalidStep, State, StaleOrTamperedState, back, replay, start, step
 from .model import Tree
@@ -76,15 +78,20 @@ def decode_state(value: str, tree: Tree, secret: str | bytes) -> State:
     return State(path, version)
 
 
-def button_values(tree: Tree, state: State, secret: str | bytes) -> dict[str, str | dict[str, str] | None]:
-    """Signed values for every button of the current screen, so the Slack layer only has to
-    place them: `answers` (answer id -> value of the state after that answer; empty once the
-    walk has ended), `back` (None on the first question) and `restart`."""
+@dataclass(frozen=True, slots=True)
+class Buttons:
+    """Signed values for every button of one screen; the Slack layer only places them."""
+
+    answers: dict[str, str]  # answer id -> value of the state after that answer; {} once ended
+    back: str | None  # None on the first question (nothing to go back to)
+    restart: str
+
+
+def button_values(tree: Tree, state: State, secret: str | bytes) -> Buttons:
+    """The `Buttons` for the screen `state` shows (a question, or the result)."""
     walk = replay(tree, state.path)
-    answers = ({a.id: encode_state(step(tree, state, a.id), secret) for a in walk.node.question.answers}
-               if walk.node is not None else {})
-    return {
-        "answers": answers,
-        "back": encode_state(back(state), secret) if state.path else None,
-        "restart": encode_state(start(tree), secret),
-    }
+    choices = walk.node.question.answers if walk.node is not None else ()
+    answers = {a.id: encode_state(step(tree, state, a.id), secret) for a in choices}
+    return Buttons(answers=answers,
+                   back=encode_state(back(state), secret) if state.path else None,
+                   restart=encode_state(start(tree), secret))

@@ -118,12 +118,11 @@ def _answered(walk: Walk) -> tuple[tuple[str, str], ...]:
 
 
 def _remaining(tree: Tree, node: Node) -> int:
-    """Most questions from `node` (inclusive) to an outcome. The tree is a small DAG."""
-    best = 0
-    for route in node.routes.values():
-        if route.next is not None:
-            best = max(best, _remaining(tree, tree.nodes[route.next]))
-    return 1 + best
+    """Most questions from `node` (inclusive) to an outcome; precomputed by the loader."""
+    if node.id in tree.remaining:
+        return tree.remaining[node.id]
+    return 1 + max((_remaining(tree, tree.nodes[r.next]) for r in node.routes.values()
+                    if r.next is not None), default=0)
 
 
 def view(tree: Tree, state: State) -> Step | Result:

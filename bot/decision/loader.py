@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports unhashable keys itself
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -177,8 +180,10 @@ def parse_tree(data: Any, source: str = "<inline>") -> Tree:
                       for o in raw.outcomes}
     symptoms = tuple(Symptom(s.id, s.label.strip(), s.first_try.strip(), s.if_fails.strip(),
                              s.why.strip() if s.why else None) for s in raw.symptoms)
+    remaining = _remaining(nodes)
     return Tree(start=raw.start, nodes=built_nodes, outcomes=built_outcomes, symptoms=symptoms,
-                version=version, source=source, longest_path=_longest(raw.start, nodes))
+                version=version, source=source, remaining=remaining,
+                longest_path=remaining[raw.start])
 
 
 def _describe(err: Mapping[str, Any], data: Any) -> str:
@@ -187,17 +192,21 @@ def _describe(err: Mapping[str, Any], data: Any) -> str:
     parts: list[str] = []
     cur = data
     for loc in err["loc"]:
-        if isinstance(loc, bool):  # a YAML `yes:` key
-            parts.append(f".{str(loc).lower()}")
-            cur = None
-        elif isinstance(loc, int):
-            item = cur[loc] if isinstance(cur, list) and loc < len(cur) else None
+        if loc == "[key]":  # pydantic's marker for "the dict key itself is wrong"
+            parts.append(" (key)")
+        elif isinstance(cur, list) and isinstance(loc, int):
+            item = cur[loc] if loc < len(cur) else None
             label = item.get("id") if isinstance(item, Mapping) else None
             parts.append(f"[{label}]" if isinstance(label, str) else f"[{loc}]")
             cur = item
+        elif isinstance(cur, Mapping):
+            key = next((k for k in cur if k == loc), loc)  # YAML `yes:` arrives as True, loc 1
+            shown = str(key).lower() if isinstance(key, bool) else str(key)
+            parts.append(f".{shown}" if parts else shown)
+            cur = cur.get(key)
         else:
             parts.append(f".{loc}" if parts else str(loc))
-            cur = cur.get(loc) if isinstance(cur, Mapping) else None
+            cur = None
     where = "".join(parts) or "(top level)"
     msg = err["msg"]
     if isinstance(err.get("input"), bool):
@@ -211,8 +220,7 @@ def _describe(err: Mapping[str, Any], data: Any) -> str:
 
 
 def _dupes(ids: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
 
 
 def _check_ids_and_texts(raw: _RawTree) -> list[str]:
@@ -327,7 +335,8 @@ def _find_cycle(nodes: dict[str, _RawNode]) -> list[str] | None:
     return None
 
 
-def _longest(start: str, nodes: dict[str, _RawNode]) -> int:
+def _remaining(nodes: dict[str, _RawNode]) -> dict[str, int]:
+    """Node id -> the most questions a walk can still ask from that node, itself included."""
     memo: dict[str, int] = {}
 
     def depth(nid: str) -> int:
@@ -335,7 +344,9 @@ def _longest(start: str, nodes: dict[str, _RawNode]) -> int:
             memo[nid] = 1 + max((depth(nxt) for _, nxt in _edges(nodes[nid])), default=0)
         return memo[nid]
 
-    return depth(start)
+    for nid in nodes:
+        depth(nid)
+    return memo
 
 
 def _check_graph(raw: _RawTree, questions: dict, nodes: dict, outcomes: dict) -> list[str]:
@@ -362,10 +373,10 @@ def _check_graph(raw: _RawTree, questions: dict, nodes: dict, outcomes: dict) ->
     for o in raw.outcomes:
         if o.id not in reached_outcomes:
             errors.append(f"outcome {o.id!r} is defined but no reachable answer leads to it")
-    asked = {nodes[nid].ask for nid in reached_nodes}
+    asked = {n.ask for n in raw.nodes}  # asked only by unreachable nodes: reported above
     for q in raw.questions:
         if q.id not in asked:
-            errors.append(f"question {q.id!r} is not asked by any reachable node")
+            errors.append(f"question {q.id!r} is not asked by any node")
     if errors:
         return errors
 

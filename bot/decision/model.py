@@ -88,7 +88,8 @@ class Tree:
     symptoms: tuple[Symptom, ...]
     version: str  # short content hash; part of every encoded state
     source: str = "<inline>"  # file the tree came from, for messages
-    longest_path: int = field(default=0)  # most questions any walk asks
+    remaining: dict[str, int] = field(default_factory=dict)  # node id -> most questions left
+    longest_path: int = 0  # most questions any walk asks
 
     def symptom(self, symptom_id: str) -> Symptom | None:
         return next((s for s in self.symptoms if s.id == symptom_id), None)

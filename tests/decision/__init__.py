@@ -1,0 +1,1 @@
+"""Tests of bot/decision: the /ragvsft tree engine, its state codec and terminal walk."""

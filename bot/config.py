@@ -121,7 +121,8 @@ class IndexConfig(_Section):
 class RetrievalConfig(_Section):
     k: int = Field(10, ge=1, le=100, description="passages returned by retrieval")
     passages: int = Field(4, ge=1, le=10, description="passages the composer reads")
-    min_score: float = Field(0.0, description="abstain when the best passage scores below this")
+    min_score: float = Field(0.48, description="abstain when the answerability score (best dense "
+                             "similarity + rare-term coverage bonus) is below this")
     hybrid: bool = True
 
 
@@ -144,13 +145,45 @@ class ToneConfig(_Section):
     backend: Literal["local", "openai"] = "local"
     adapter: ConfigPath | None = None
     timeout_s: float = Field(4.0, gt=0)
+    # backend: openai -- any OpenAI-compatible chat-completions endpoint.
+    model: str | None = Field(None, description="backend openai: the fine-tuned model id "
+                              "(ft:gpt-4o-mini-...:org::id) or the LoRA name vLLM serves "
+                              "(--lora-modules NAME=PATH)")
+    base_url: str = Field("https://api.openai.com/v1", description="backend openai: the "
+                          "endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="backend openai: environment "
+                                    "variable holding the key; null for a server that wants none")
+
+    @model_validator(mode="after")
+    def _openai_needs_model(self) -> "ToneConfig":
+        if self.backend == "openai" and not self.model:
+            raise ValueError("`tone.backend: openai` needs `tone.model` (the fine-tuned model id "
+                             "or the vLLM LoRA name)")
+        return self
+
+
+class DmSourcesConfig(_Section):
+    """Sources a direct message may use: `users` (user id -> names) first, else `default`."""
+
+    default: list[str] = ["*"]
+    users: dict[str, list[str]] = {}
 
 
 class SlackConfig(_Section):
-    # channel id or name -> source names that channel may use; "*" is every public source.
+    """Where the bot may answer from. "*" is every public source; private sources are named.
+
+    A private source is never used in a public channel, whatever these lists say
+    (bot/slack/scope.py applies the rules; `ragbot serve` refuses unknown source names).
+    """
+
+    # channel id ("C0123") or name ("#eng") -> source names that channel may use.
     channels: dict[str, list[str]] = {}
+    # channels (public or private) and group DMs not listed in `channels`.
     default_sources: list[str] = ["*"]
+    dm_sources: DmSourcesConfig = DmSourcesConfig()
     admin_channel: str | None = None
+    # Reaction put on a question while it is being answered (removed when done).
+    working_reaction: str = Field("hourglass_flowing_sand", pattern=r"^[a-z0-9_+'-]{1,100}$")
 
 
 class AdminsConfig(_Section):

@@ -25,6 +25,41 @@ class Draft:
     text: str
     citations: list[Citation]
     best_score: float
+    # Why this draft is not what the configured backend would have written (e.g. the LLM
+    # endpoint timed out and the extractive composer answered instead); None when it is.
+    note: str | None = None
+
+
+class CitationNumbers:
+    """Numbers passages `[1]`, `[2]`, ... in order of first use, as every composer must.
+
+    `number(i)` gives passage `passages[i]` its number (the same one each time it is cited);
+    `citations` lists one `Citation` per cited passage, in number order.
+    """
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self._passages = passages
+        self._numbers: dict[int, int] = {}
+        self.citations: list[Citation] = []
+
+    def number(self, index: int) -> int:
+        if index not in self._numbers:
+            passage = self._passages[index]
+            self._numbers[index] = len(self._numbers) + 1
+            self.citations.append(Citation(n=self._numbers[index], source=passage.source,
+                                           source_id=passage.source_id, title=passage.title,
+                                           url=passage.url, passage=passage.text,
+                                           updated_at=passage.updated_at,
+                                           headings=passage.headings))
+        return self._numbers[index]
+
+
+def end_sentence(text: str) -> str:
+    """`text` with closing punctuation, so a `[n]` after it reads as the end of a sentence."""
+    text = text.rstrip()
+    if text and text[-1] not in ".!?:…" and not text.endswith("..."):
+        text += "."
+    return text
 
 
 @dataclass(slots=True)
@@ -70,20 +105,7 @@ def compose(question: str, question_vector: np.ndarray, passages: list[Passage],
     chosen = [c for c in ranked[:max_sentences] if c.score >= best - 0.12]
     chosen.sort(key=lambda c: (c.passage_rank, c.position))
 
-    numbers: dict[int, int] = {}
-    citations: list[Citation] = []
-    sentences: list[str] = []
-    for cand in chosen:
-        if cand.passage_rank not in numbers:
-            passage = passages[cand.passage_rank]
-            numbers[cand.passage_rank] = len(numbers) + 1
-            citations.append(Citation(n=numbers[cand.passage_rank], source=passage.source,
-                                      source_id=passage.source_id, title=passage.title,
-                                      url=passage.url, passage=passage.text,
-                                      updated_at=passage.updated_at,
-                                      headings=passage.headings))
-        text = cand.text.rstrip()
-        if text[-1] not in ".!?:…" and not text.endswith("..."):
-            text += "."
-        sentences.append(f"{text} [{numbers[cand.passage_rank]}]")
-    return Draft(text=" ".join(sentences), citations=citations, best_score=best)
+    numbers = CitationNumbers(passages)
+    sentences = [f"{end_sentence(cand.text)} [{numbers.number(cand.passage_rank)}]"
+                 for cand in chosen]
+    return Draft(text=" ".join(sentences), citations=numbers.citations, best_score=best)

@@ -23,6 +23,8 @@ should so some such than that the their theirs them themselves then there these 
 through to too under until up very was we were what when where which while who whom why will with
 would you your yours yourself yourselves hey hi hello thanks thank please pls know anyone someone
 tell get got i'm im does do doing can could would should wondering quick question ask need want
+much many long whats what's often happen happens really actually going like anything something
+cant can't doesnt doesn't dont don't wont won't still instead new
 """.split())
 
 
@@ -43,6 +45,12 @@ class LexicalIndex:
         self.ids = ids
         self.sources = np.array(sources, dtype=object)
         self._bm25 = BM25Okapi([tokenize(t) or ["_"] for t in texts]) if texts else None
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a (tokenized) term; unseen terms count as rare."""
+        if self._bm25 is None:
+            return 0.0
+        return float(self._bm25.idf.get(term, max(self._bm25.idf.values(), default=1.0)))
 
     def search(self, query: str, allowed: set[str] | None, k: int) -> list[tuple[int, float]]:
         """(row, score) of the k best chunks with a positive score, best first."""

@@ -11,14 +11,15 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 
-from bot.answering.compose import compose
+from bot.answering.llm import composer_for
 from bot.answering.retrieve import Retriever
 from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, Answer, Passage,
                                  QuestionError)
 from bot.config import Settings
 from bot.knowledge import state
 
-FOLLOW_UP_WORDS = 12  # a short question in a thread is read together with the previous one
+FOLLOW_UP_WORDS = 12
+COVERAGE_WEIGHT = 0.3  # chosen with bench/calibrate_abstention.py on the demo questions  # a short question in a thread is read together with the previous one
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -95,12 +96,12 @@ class Pipeline:
         vector = retriever.embed(query)
         passages = retriever.search(query, sources=allowed, query_vector=vector)
         _fill_updated(retriever.engine, passages)
-        best = max((p.dense for p in passages[:cfg.retrieval.passages]), default=0.0)
         draft = None
-        if best >= cfg.retrieval.min_score:
-            draft = compose(question, vector, passages, retriever.embeddings.embed_documents,
-                            max_sentences=cfg.answer.max_sentences,
-                            max_passages=cfg.retrieval.passages)
+        if self.answerability(query, passages) >= cfg.retrieval.min_score:
+            draft = composer_for(cfg.answer)(question, vector, passages,
+                                             retriever.embeddings.embed_documents,
+                                             max_sentences=cfg.answer.max_sentences,
+                                             max_passages=cfg.retrieval.passages)
         if draft is None:
             reason = NO_MATCH
             if allowed is not None and self._matches_elsewhere(query, vector, allowed):
@@ -112,6 +113,16 @@ class Pipeline:
         self._apply_tone(answer)
         return answer
 
+    def answerability(self, query: str, passages: list[Passage]) -> float:
+        """Best dense similarity among the passages read, plus a bonus for covering the question's
+        rare terms; compared with `retrieval.min_score` (calibrated by
+        bench/calibrate_abstention.py)."""
+        top = passages[:self.settings.retrieval.passages]
+        if not top:
+            return 0.0
+        dense = max(p.dense for p in top)
+        return dense + COVERAGE_WEIGHT * self.retriever.coverage(query, top)
+
     def _matches_elsewhere(self, query, vector, allowed: set[str]) -> bool:
         """Would a source this asker may not use have answered? (Said, never quoted.)"""
         others = {s.name for s in self.settings.sources} - allowed
@@ -119,7 +130,7 @@ class Pipeline:
             return False
         hidden = self.retriever.search(query, sources=others, query_vector=vector,
                                        k=self.settings.retrieval.passages)
-        return any(p.dense >= self.settings.retrieval.min_score for p in hidden)
+        return self.answerability(query, hidden) >= self.settings.retrieval.min_score
 
     def _apply_tone(self, answer: Answer) -> None:
         stage = self.tone

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.answering.lexical import LexicalCache
+from bot.answering.lexical import LexicalCache, tokenize
 from bot.answering.types import Passage
 from bot.config import Settings
 from bot.knowledge import state, store
@@ -54,6 +54,20 @@ class Retriever:
         for p in ranked:
             p.score = fused[p.id]
         return ranked
+
+    def coverage(self, query: str, passages: list[Passage]) -> float:
+        """IDF-weighted share of the question's terms that the passages contain (0..1).
+
+        A question whose rare word ("Berlin", "HIPAA") appears in none of the passages is usually
+        one the wiki does not answer, however close the passages are in embedding space.
+        """
+        terms = set(tokenize(query))
+        if not terms:
+            return 1.0
+        lexical = self._lexical.get(self.collection, state.generation(self.engine))
+        present = set(tokenize(" ".join(f"{p.title} {p.headings} {p.text}" for p in passages)))
+        total = sum(lexical.idf(t) for t in terms)
+        return sum(lexical.idf(t) for t in terms if t in present) / total if total else 1.0
 
     def _add_lexical(self, query, sources, pool, vector, passages, fused) -> None:
         lexical = self._lexical.get(self.collection, state.generation(self.engine))

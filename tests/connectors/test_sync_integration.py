@@ -14,7 +14,6 @@ from typing import Any
 
 import git
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from bot.config import Settings, parse_settings
 from bot.knowledge import state, store
@@ -150,8 +149,7 @@ class GitHubScenario(Scenario):
 
 
 def chunks(settings: Settings) -> dict[str, list[str]]:
-    found = store.vector_store(settings, embedding=DeterministicFakeEmbedding(size=32)).get(
-        where={"source": "src"})
+    found = store.vector_store(settings).get(where={"source": "src"})
     by_page: dict[str, list[str]] = {}
     for text, meta in zip(found["documents"], found["metadatas"]):
         by_page.setdefault(meta["source_id"], []).append(text)
@@ -163,7 +161,6 @@ def chunks(settings: Settings) -> dict[str, list[str]]:
                          ids=["git", "web", "confluence", "notion", "github"])
 def test_sync_reembeds_edits_removes_deletions_and_survives_a_broken_listing(
         scenario_class, tmp_path, serve, monkeypatch) -> None:
-    monkeypatch.setattr(store, "embeddings", lambda settings: DeterministicFakeEmbedding(size=32))
     scenario = scenario_class(tmp_path, serve, monkeypatch)
     settings = parse_settings({"data_dir": "data", "index": {"collection": "connectors"},
                                "sources": [{"name": "src", **scenario.source()}]}, tmp_path)

@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated environment for every test, and the demo wiki synced once.
+
+The demo index is built once per test session (a real sync with the real embedding model into a
+temporary data_dir) because embedding is the slow part; tests that change the index build their
+own small one instead of touching this.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.config import REPO_ROOT, Settings, parse_settings
+
+DEMO_WIKI = REPO_ROOT / "config" / "demo-wiki"
+DEMO_PRIVATE = REPO_ROOT / "config" / "demo-private"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_ragbot_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("RAGBOT_", "SLACK_", "OPENAI_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def demo_config(data_dir: Path) -> dict:
+    return {
+        "data_dir": str(data_dir),
+        "tone": {"enabled": False},
+        "sources": [
+            {"name": "handbook", "type": "folder", "path": str(DEMO_WIKI),
+             "url": "https://wiki.brightwave.example/{path}"},
+            {"name": "leadership", "type": "folder", "path": str(DEMO_PRIVATE),
+             "visibility": "private"},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings over the bundled demo wiki (+ the private demo source), synced, tone off."""
+    from bot.knowledge.sync import sync_source
+
+    data_dir = tmp_path_factory.mktemp("demo-index")
+    settings = parse_settings(demo_config(data_dir), REPO_ROOT)
+    for source in settings.sources:
+        result = sync_source(settings, source.name)
+        assert result.ok, result.error
+    return settings
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(demo_settings: Settings):
+    from bot.answering.pipeline import Pipeline
+
+    return Pipeline(demo_settings)

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -76,11 +77,14 @@ def print_sync_table(results) -> None:
                 "status"):
         table.add_column(col, justify="right" if col not in {"source", "status"} else "left")
     for r in results:
-        status = "[green]ok[/green]" if r.ok else f"[red]failed: {r.error}[/red]"
+        status = "[green]ok[/green]" if r.ok else "[red]failed[/red]"
         table.add_row(r.source, str(r.added), str(r.updated), str(r.skipped), str(r.deleted),
                       str(r.chunks_embedded), f"{r.duration_s:.1f}s", status)
     console.print(table)
     for r in results:
+        if r.error:
+            console.print(f"[red]{r.source} failed:[/red] {escape(r.error)}", highlight=False,
+                          soft_wrap=True)
         for item in r.skipped_items:
             console.print(f"[yellow]skipped[/yellow] {r.source}:{item.source_id}: {item.reason}",
                           highlight=False)
@@ -149,10 +153,14 @@ def eval_command(ctx: typer.Context,
 
     settings = settings_of(ctx)
     try:
-        cases = load_cases(questions)[:limit]
+        cases = load_cases(questions)
     except CasesError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    if cases.review_skipped:
+        err.print(f"[yellow]skipped {cases.review_skipped} case(s) marked for review[/yellow] "
+                  "(flagged in Slack; fill in `sources`/`answer` and drop `review` to use them)")
+    cases = cases[:limit]
     out.parent.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -193,6 +201,7 @@ def _chat_commands(settings: Settings) -> dict:
     except ImportError:
         return commands
     commands["/ragvsft"] = lambda: terminal_walk(settings, symptom=False)
+    commands["/ragvsft symptom"] = lambda: terminal_walk(settings, symptom=True)
     return commands
 
 
@@ -213,6 +222,130 @@ def run(ctx: typer.Context):
         serve_forever(settings, http=not os.environ.get("SLACK_APP_TOKEN"), port=3000)
     else:
         interactive_session(settings)
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          http: bool = typer.Option(False, "--http", help="serve Slack's HTTP endpoint "
+                                    "(/slack/events, /healthz) instead of Socket Mode"),
+          port: int = typer.Option(3000, "--port", "-p", help="HTTP port"),
+          host: str = typer.Option("127.0.0.1", "--host", help="HTTP bind address")):
+    """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, or --http."""
+    from bot.slack.serve import serve_forever
+
+    if not http and not os.environ.get("SLACK_APP_TOKEN"):
+        err.print("[red]SLACK_APP_TOKEN is not set:[/red] Socket Mode needs the app-level token "
+                  "(xapp-...); or pass --http to serve Slack's HTTP endpoint.")
+        raise typer.Exit(2)
+    serve_forever(settings_of(ctx), http=http, port=port, host=host)
+
+
+_HEALTH_STYLE = {"ok": "green", "failing": "red", "never synced": "yellow", "paused": "yellow",
+                 "syncing": "cyan", "disabled": "dim"}
+
+
+@app.command()
+def status(ctx: typer.Context,
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+    """Per source: health, last success, last error, next scheduled run, size, staleness."""
+    from rich.markup import escape
+
+    from bot.knowledge.scheduler import scheduler_pid
+    from bot.knowledge.status import source_status, until
+    from bot.timefmt import ago
+
+    settings = settings_of(ctx)
+    rows, pid = source_status(settings), scheduler_pid(settings)
+    if as_json:
+        print(json.dumps({"scheduler_pid": pid, "sources": [r.to_json() for r in rows]}, indent=2))
+        return
+    table = Table(title="Sources")  # staleness is "last success"; --json has it in seconds
+    for col in ("source", "health", "last success", "next run", "documents", "chunks",
+                "schedule", "last error"):
+        table.add_column(col, justify="right" if col in {"documents", "chunks"} else "left",
+                         no_wrap=col in {"source", "health"})
+    for r in rows:
+        style = _HEALTH_STYLE.get(r.health, "white")
+        failing = f" ({r.failures_in_row}x)" if r.health == "failing" else ""
+        error = escape((r.last_error or "")[:80]) if r.health == "failing" else (
+            f"[dim]{ago(r.last_error_at)}[/dim]" if r.last_error else "")
+        table.add_row(r.name, f"[{style}]{r.health}{failing}[/{style}]",
+                      ago(r.last_success) if r.last_success else "never",
+                      "paused" if r.paused else until(r.next_run), str(r.documents),
+                      str(r.chunks), r.schedule or "on demand", error)
+    console.print(table, highlight=False)
+    if any(r.schedule and r.enabled for r in rows):
+        console.print(f"scheduler: running (pid {pid})" if pid else
+                      "scheduler: [yellow]not running[/yellow] (`ragbot serve` or `ragbot "
+                      "scheduler` runs it)", highlight=False)
+
+
+@app.command("scheduler")
+def scheduler_command(ctx: typer.Context):
+    """Run scheduled syncs in the foreground (a worker apart from the bot); Ctrl-C stops."""
+    import logging
+    import signal
+    import threading
+
+    from bot.knowledge.scheduler import run_forever
+
+    settings = settings_of(ctx)
+    if not any(s.schedule and s.enabled for s in settings.sources):
+        err.print("[red]No source has a schedule.[/red] Add one to a source in the config, e.g. "
+                  "`schedule: {every: 30m}`.", highlight=False)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame) -> None:
+        if stop.is_set():
+            err.print("stopped; an interrupted sync is simply redone next time")
+            os._exit(130)
+        stop.set()
+        err.print("stopping (a sync in progress is finished first; Ctrl-C again to abandon it)")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    run_forever(settings, stop, on_standby=lambda pid: err.print(
+        f"another process (pid {pid or '?'}) runs the scheduler for {settings.data_dir}; "
+        "standing by to take over when it stops", highlight=False))
+
+
+feedback_app = typer.Typer(no_args_is_help=True, help="Votes people gave answers in Slack.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(ctx: typer.Context,
+                    out: Path = typer.Option(..., "--out", "-o", help="cases JSONL to write")):
+    """Write the votes as `ragbot eval` cases (down-voted answers marked for review)."""
+    from bot import store as app_store
+    from bot.feedback import export_cases
+    from bot.knowledge import store
+
+    engine = store.engine(settings_of(ctx))
+    app_store.create_schema(engine)
+    ready, review = export_cases(app_store.votes(engine), out)
+    console.print(f"{ready + review} case(s) written to {out}: {ready} ready, {review} marked "
+                  "for review (down-voted: fill in `sources`/`answer`, then drop `review`)")
+
+
+@app.command()
+def audit(ctx: typer.Context,
+          limit: int = typer.Option(50, "--limit", "-n", min=1, help="how many, newest first"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+    """The /ragadmin audit log: every admin command, allowed or refused (who, what, when, result)."""
+    from bot.slack.admin_audit_cli import print_audit
+
+    print_audit(console, settings_of(ctx), limit, as_json)
+
+
+from bot.tone.cli import tone_app  # noqa: E402
+app.add_typer(tone_app, name="tone")
+
+from bot.decision.cli import ragvsft_command  # noqa: E402
+app.command("ragvsft")(ragvsft_command)
 
 
 def main() -> None:

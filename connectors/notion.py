@@ -141,38 +141,36 @@ class NotionConnector(Connector):
                 yield doc
 
     def _query(self, database_id: str, configured: bool) -> Iterator[dict[str, Any]]:
-        body: dict[str, Any] = {"page_size": 100}
-        url = f"{self.api}/databases/{database_id}/query"
-        cursors: set[str] = set()
-        while True:
-            data = self.client.json("POST", url, json=body, missing=(
-                f"database {database_id} (is it shared with the integration?)"
-                if configured else None))
-            yield from data.get("results") or []
-            if not data.get("has_more"):
-                return
-            cursor = data.get("next_cursor")
-            if not cursor or cursor in cursors:
-                raise ListingIncompleteError(f"source {self.context.source_name!r}: Notion "
-                                             f"pagination of database {database_id} broke off")
-            cursors.add(cursor)
-            body = {"page_size": 100, "start_cursor": cursor}
+        missing = (f"database {database_id} (is it shared with the integration?)"
+                   if configured else None)
+        return self._paginate("POST", f"{self.api}/databases/{database_id}/query",
+                              f"database {database_id}", missing=missing)
 
     def _children(self, block_id: str) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] = {"page_size": 100}
-        url = f"{self.api}/blocks/{block_id}/children"
+        return self._paginate("GET", f"{self.api}/blocks/{block_id}/children", f"block {block_id}")
+
+    def _paginate(self, method: str, url: str, what: str,
+                  missing: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every result of a Notion list endpoint (cursor in the body for POST, query for GET).
+
+        A cursor that is missing or repeats means the listing cannot be trusted to be complete.
+        """
+        page: dict[str, Any] = {"page_size": 100}
         cursors: set[str] = set()
         while True:
-            data = self.client.json("GET", url, params=params)
+            if method == "POST":
+                data = self.client.json("POST", url, json=page, missing=missing)
+            else:
+                data = self.client.json("GET", url, params=page)
             yield from data.get("results") or []
             if not data.get("has_more"):
                 return
             cursor = data.get("next_cursor")
             if not cursor or cursor in cursors:
                 raise ListingIncompleteError(f"source {self.context.source_name!r}: Notion "
-                                             f"pagination of block {block_id} broke off")
+                                             f"pagination of {what} broke off")
             cursors.add(cursor)
-            params = {"page_size": 100, "start_cursor": cursor}
+            page = {"page_size": 100, "start_cursor": cursor}
 
     def _document(self, page: dict[str, Any],
                   children: list[tuple[str, str]]) -> SourceDocument:

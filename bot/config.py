@@ -52,11 +52,48 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MIN_SCHEDULE_INTERVAL_S = 60
+
+
 class ScheduleConfig(_Section):
+    """When a source syncs by itself. Times (cron fields, quiet hours) are read in
+    `scheduler.timezone` (default UTC); bot/knowledge/scheduler.py builds the trigger."""
+
     every: str | None = Field(None, description='interval like "30m", "2h", "1d"')
-    cron: str | None = Field(None, description='crontab like "0 */2 * * 1-5"')
-    quiet_hours: str | None = Field(None, description='"22:00-06:00": no scheduled run starts inside')
-    jitter_s: int = Field(60, ge=0)
+    cron: str | None = Field(None, description='crontab like "0 */2 * * 1-5" (0 and 7 are Sunday)')
+    quiet_hours: str | None = Field(None, description='"22:00-06:00": no scheduled run starts '
+                                    "inside; a run due inside starts when the window ends")
+    jitter_s: int = Field(60, ge=0, le=3600, description="each run starts up to this many "
+                          "seconds late, so sources on the same schedule do not start together")
+
+    @field_validator("every")
+    @classmethod
+    def _valid_every(cls, value: str | None) -> str | None:
+        if value is not None:
+            from bot.timefmt import parse_duration
+
+            if parse_duration(value) < MIN_SCHEDULE_INTERVAL_S:  # ValueError names the format
+                raise ValueError(f"`every: {value}` is shorter than one minute; a sync every few "
+                                 "seconds only burns CPU on embedding (use e.g. \"15m\")")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from bot.knowledge.schedule import cron_trigger
+
+            cron_trigger(value, "UTC")  # ValueError says which field is wrong
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            from bot.knowledge.schedule import parse_quiet_hours
+
+            parse_quiet_hours(value)
+        return value
 
     @model_validator(mode="after")
     def _one_trigger(self) -> "ScheduleConfig":
@@ -145,6 +182,11 @@ class ToneConfig(_Section):
     backend: Literal["local", "openai"] = "local"
     adapter: ConfigPath | None = None
     timeout_s: float = Field(4.0, gt=0)
+    threads: int | None = Field(1, ge=1, le=64, description="backend local: torch threads while "
+                                "generating; null keeps torch's default. 1 is fastest on 2 shared "
+                                "cores (bench/tone_latency.py)")
+    prompt_lookup_tokens: int = Field(10, ge=0, le=64, description="backend local: tokens "
+                                      "proposed per step by prompt-lookup decoding; 0 turns it off")
     # backend: openai -- any OpenAI-compatible chat-completions endpoint.
     model: str | None = Field(None, description="backend openai: the fine-tuned model id "
                               "(ft:gpt-4o-mini-...:org::id) or the LoRA name vLLM serves "
@@ -191,6 +233,40 @@ class AdminsConfig(_Section):
     workspace_admins: bool = False
 
 
+class SchedulerConfig(_Section):
+    """The sync scheduler (`ragbot scheduler`, or inside `ragbot serve`)."""
+
+    timezone: str = Field("UTC", description="IANA zone (\"Europe/Berlin\") in which cron "
+                          "fields and quiet hours are read")
+    misfire_grace_s: int = Field(600, ge=1, description="a run that could not start within this "
+                                 "many seconds of its time (process down, busy) is dropped; "
+                                 "missed runs are never replayed one by one")
+    alert_after_failures: int = Field(3, ge=1, description="post to `slack.admin_channel` when a "
+                                      "source has failed this many times in a row")
+    run_in_serve: bool = Field(True, description="false when a separate `ragbot scheduler` "
+                               "worker does the syncing")
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like "
+                             "\"UTC\" or \"Europe/Berlin\"") from None
+        return value
+
+
+class RagvsftConfig(_Section):
+    """`/ragvsft` and `ragbot ragvsft`: the decision tree (validated at start-up)."""
+
+    tree: ConfigPath | None = Field(None, description="decision tree file; a relative path "
+                                    "resolves against this config file's folder; default: the "
+                                    "repo's config/ragvsft.yaml")
+
+
 class Settings(_Section):
     data_dir: ConfigPath = Path(".ragbot")
     sources: list[SourceConfig] = []
@@ -200,6 +276,8 @@ class Settings(_Section):
     tone: ToneConfig = ToneConfig()
     slack: SlackConfig = SlackConfig()
     admins: AdminsConfig = AdminsConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    ragvsft: RagvsftConfig = RagvsftConfig()
     # Where this config was read from (not a YAML key).
     config_path: Path | None = Field(None, exclude=True)
 

@@ -39,14 +39,22 @@ class Case:
     answerable: bool
 
 
-def load_cases(path: Path) -> list[Case]:
+class Cases(list):
+    """The cases of a file; `review_skipped` counts rows marked `"review": true` (left out)."""
+
+    review_skipped: int = 0
+
+
+def load_cases(path: Path) -> Cases:
+    """Cases of a JSONL file. Rows with `"review": true` (flagged answers exported from Slack
+    feedback, waiting for a person to fill in `sources`/`answer`) are skipped and counted."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise CasesError(f"question file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CasesError(f"cannot read {path}: {exc}") from None
-    cases, ids = [], set()
+    cases, ids = Cases(), set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -62,6 +70,9 @@ def load_cases(path: Path) -> list[Case]:
         if row["id"] in ids:
             raise CasesError(f"{path} line {number}: id {row['id']!r} is used twice")
         ids.add(row["id"])
+        if row.get("review") is True:
+            cases.review_skipped += 1
+            continue
         answerable = row.get("answerable", True)
         sources = row.get("sources") or []
         if not isinstance(answerable, bool) or not isinstance(sources, list):
@@ -72,6 +83,9 @@ def load_cases(path: Path) -> list[Case]:
         cases.append(Case(row["id"], row["question"], tuple(map(str, sources)),
                           str(row.get("answer") or ""), answerable))
     if not cases:
+        if cases.review_skipped:
+            raise CasesError(f"{path} holds only cases marked for review ({cases.review_skipped});"
+                             " fill in `sources`/`answer` and remove `\"review\": true` first")
         raise CasesError(f"{path} holds no questions")
     return cases
 

@@ -75,6 +75,12 @@ def chat_model(base_url: str, model: str, api_key_env: str | None, timeout_s: fl
     return _chat_model(base_url.rstrip("/"), model, key, float(timeout_s), float(temperature))
 
 
+def is_timeout(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APITimeoutError)
+
+
 def describe_error(exc: BaseException) -> str:
     """A one-line reason for logs and `Draft.note` / `ToneOutcome.reason`."""
     import openai
@@ -156,7 +162,9 @@ def cited_draft(reply: str, passages: list[Passage]) -> tuple[Draft | None, list
 def format_passages(passages: list[Passage]) -> str:
     blocks = []
     for n, p in enumerate(passages, 1):
-        where = " > ".join(part for part in (p.title, p.headings) if part)
+        # headings usually start with the page's own H1, which is the title again
+        where = p.headings if p.headings.startswith(p.title) else \
+            " > ".join(part for part in (p.title, p.headings) if part)
         blocks.append(f"[{n}] {where}\n{p.text.strip()}")
     return "\n\n".join(blocks)
 

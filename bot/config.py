@@ -153,6 +153,10 @@ class IndexConfig(_Section):
     chunk_size: int = Field(900, ge=200, le=4000)
     chunk_overlap: int = Field(120, ge=0, le=1000)
     embed_batch_size: int = Field(64, ge=1, le=1024)
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="embedding runtime: torch (sentence-transformers), onnx (same "
+        "vectors, onnxruntime, exported once into data_dir/models) or onnx-int8 (quantized: "
+        "faster, cosine ~0.99 to torch; a switch to or from it needs `ragbot sync --full`)")
 
 
 class RetrievalConfig(_Section):

@@ -73,7 +73,13 @@ def engine(settings: Settings) -> Engine:
 
 
 @lru_cache(maxsize=4)
-def _embeddings(model_path: str, batch_size: int):
+def _embeddings(model_path: str, batch_size: int, backend: str = "torch",
+                models_dir: str | None = None):
+    if backend != "torch":
+        from bot.knowledge.embedding import OnnxEmbeddings, OnnxEncoder, export_onnx
+
+        onnx_path = export_onnx(model_path, Path(models_dir), int8=backend == "onnx-int8")
+        return OnnxEmbeddings(OnnxEncoder(model_path, onnx_path, batch_size=batch_size))
     from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(
@@ -82,10 +88,46 @@ def _embeddings(model_path: str, batch_size: int):
 
 
 def embeddings(settings: Settings):
-    """The process-wide embedding model (loaded once; about 1 s)."""
+    """The process-wide embedding model (loaded once; about 1 s; an ONNX backend's first use
+    exports the packaged weights into data_dir/models, about 15 s, once)."""
     with _lock:
         return _embeddings(resolve_model_path(settings.index.embedding_model),
-                           settings.index.embed_batch_size)
+                           settings.index.embed_batch_size, settings.index.backend,
+                           str(settings.data_dir / "models"))
+
+
+SPACE_KEY = "ragbot:space:"  # + source name -> the vector space its chunks were embedded in
+
+
+class EmbeddingMismatchError(RuntimeError):
+    """The index holds vectors from another model or backend than the configured one."""
+
+
+def vector_space(settings: Settings) -> str:
+    from bot.knowledge.embedding import vector_space as space
+
+    return space(settings.index.embedding_model, settings.index.backend)
+
+
+def indexed_spaces(settings: Settings) -> dict[str, str]:
+    """Source -> vector space recorded in the collection (sources indexed before the marker
+    existed are absent: they were embedded with torch, the only backend then)."""
+    metadata = _collection(settings).metadata or {}
+    return {k[len(SPACE_KEY):]: v for k, v in metadata.items() if k.startswith(SPACE_KEY)}
+
+
+def record_space(settings: Settings, source: str) -> None:
+    collection = _collection(settings)
+    metadata = dict(collection.metadata or {})
+    if metadata.get(SPACE_KEY + source) != vector_space(settings):
+        metadata[SPACE_KEY + source] = vector_space(settings)
+        metadata.pop("hnsw:space", None)  # Chroma refuses to "change" the distance function
+        collection.modify(metadata=metadata)
+
+
+def _collection(settings: Settings):
+    return chroma_client(settings).get_or_create_collection(
+        settings.index.collection, metadata={"hnsw:space": "cosine"})
 
 
 @lru_cache(maxsize=8)

@@ -58,6 +58,7 @@ class SyncResult:
     skipped_items: list[SkippedItem] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of `_sync`
 
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "updated": self.updated, "skipped": self.skipped,
@@ -66,17 +67,29 @@ class SyncResult:
 
 
 class _CountingEmbeddings(Embeddings):
-    """Reports embedding progress; `index()` has no callback of its own."""
+    """Reports embedding progress (`index()` has no callback of its own), embeds each distinct
+    text once per sync (boilerplate repeated across pages is common), and encodes the texts of
+    one `index()` batch sorted by length in slices of `PROGRESS_SLICE`, so that padding waste is
+    low whatever order `index()` hands them in and progress moves every slice."""
+
+    PROGRESS_SLICE = 256
 
     def __init__(self, inner: Embeddings, total: int, progress: Progress | None) -> None:
         self.inner, self.total, self.progress, self.done = inner, total, progress, 0
+        self.seconds = 0.0
+        self._cache: dict[str, list[float]] = {}
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self.inner.embed_documents(texts)
-        self.done += len(texts)
-        if self.progress:
-            self.progress(self.done, self.total)
-        return vectors
+        started = time.perf_counter()
+        todo = sorted({t for t in texts if t not in self._cache}, key=len, reverse=True)
+        for i in range(0, len(todo), self.PROGRESS_SLICE):
+            part = todo[i:i + self.PROGRESS_SLICE]
+            self._cache.update(zip(part, self.inner.embed_documents(part)))
+            self.done += len(part)
+            if self.progress:
+                self.progress(min(self.done, self.total), self.total)
+        self.seconds += time.perf_counter() - started
+        return [self._cache[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
@@ -134,6 +147,7 @@ def _list(connector: Any) -> list[SourceDocument]:
 
 def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress: Progress | None):
     engine = store.engine(settings)
+    clock = time.perf_counter()
     connector = build_connector(settings, source)
     try:
         listing = _list(connector)
@@ -146,14 +160,20 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
             f"was deleted. If the source really is empty now, run `ragbot sync --source "
             f"{source.name} --full`.")
 
+    result.timings["list"] = time.perf_counter() - clock
     rows: list[state.PageRow] = []
     to_index = []
+    hashing = chunking = 0.0
     for doc in listing:
+        clock = time.perf_counter()
         digest = page_hash(settings, doc)
         old = known.get(doc.source_id)
         changed = result.full or old is None or old.content_hash != digest
+        chunk_start = time.perf_counter()
+        hashing += chunk_start - clock
         chunks = chunk_document(doc, source.name, settings.index.chunk_size,
                                 settings.index.chunk_overlap) if changed else None
+        chunking += time.perf_counter() - chunk_start
         if chunks is not None:
             to_index.extend(chunks)
         if old is None:
@@ -165,16 +185,27 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
                                   len(chunks) if chunks is not None else old.chunks))
     removed = sorted(set(known) - {doc.source_id for doc in listing})
+    result.timings.update(hash=hashing, chunk=chunking)
 
+    clock = time.perf_counter()
+    force = _check_space(settings, source.name, bool(known), result.full)
     manager = store.record_manager(settings, source.name)
     counting = _CountingEmbeddings(store.embeddings(settings), len(to_index), progress)
     vectors = store.vector_store(settings, embedding=counting)
+    result.timings["open"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if to_index or result.full:
+        # batch_size: one embed call sees this many chunks, sorted by length inside it (see
+        # _CountingEmbeddings); 256 left ~20% of each batch as padding. Bigger also means fewer
+        # record-manager round trips; a failed sync redoes at most one batch of work.
         outcome = index(to_index, manager, vectors, cleanup="full" if result.full else "incremental",
-                        source_id_key="source_id", key_encoder="sha256",
-                        batch_size=max(256, settings.index.embed_batch_size * 4))
+                        source_id_key="source_id", key_encoder="sha256", force_update=force,
+                        batch_size=max(2048, settings.index.embed_batch_size * 4))
         result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
         result.chunks_deleted = outcome["num_deleted"]
+    result.timings["embed"] = counting.seconds
+    result.timings["index_other"] = time.perf_counter() - clock - counting.seconds
+    clock = time.perf_counter()
     if removed:
         keys = manager.list_keys(group_ids=removed)
         if keys:
@@ -183,8 +214,34 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         result.chunks_deleted += len(keys)
     result.deleted = len(removed)
     state.save_pages(engine, source.name, rows, removed)
+    if to_index or result.full:
+        store.record_space(settings, source.name)
     if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
         state.bump_generation(engine)
+    result.timings["finish"] = time.perf_counter() - clock
+
+
+def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> bool:
+    """Whether this sync must re-embed every chunk of `source` (force_update).
+
+    A collection must never hold vectors of two spaces for one source: a query embedded in one
+    space is compared with chunks embedded in another. So a backend or model switch needs a full
+    sync, which then re-embeds the source (unchanged chunks included) instead of skipping them.
+    """
+    from bot.knowledge.embedding import vector_space
+
+    current = store.vector_space(settings)
+    recorded = store.indexed_spaces(settings).get(source)
+    if recorded is None and indexed:  # indexed before spaces were recorded: torch was all there was
+        recorded = vector_space(settings.index.embedding_model, "torch")
+    if recorded is None or recorded == current:
+        return False
+    if not full:
+        raise store.EmbeddingMismatchError(
+            f"source {source!r} was embedded as {recorded!r} but index.embedding_model/backend "
+            f"now give {current!r}; vectors of the two cannot be mixed. Run `ragbot sync "
+            f"--source {source} --full` to re-embed it (or set the backend back).")
+    return True
 
 
 def sync_source(settings: Settings, name: str, *, full: bool = False, trigger: str = "manual",

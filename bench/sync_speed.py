@@ -1,0 +1,188 @@
+"""Sync speed against its floor, the raw encode of the same chunks, side by side in one run.
+
+    .venv/bin/python bench/sync_speed.py [--corpus DIR] [--limit-pages N]
+                                         [--backend torch|onnx|onnx-int8] [--questions N]
+
+One table: full sync (fresh data_dir) and where its time goes (list, hash, chunk, embed, Chroma add,
+record manager, rest), the raw `encode` of exactly the chunk texts that sync embedded with the same
+model object, their ratio, a no-op resync, a one-page-change resync, and retrieval latency and
+hit@5 / MRR (Retriever.search) over the first N questions of bench/questions/sourcegraph_dev.jsonl.
+On a shared machine compare the ratio, not the absolute seconds. `--limit-pages` copies the first
+N pages (sorted by path) into bench/out/ and syncs those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.config import REPO_ROOT, parse_settings
+from bot.knowledge import store
+from bot.knowledge.chunking import chunk_document
+from bot.knowledge.sync import _list, build_connector, sync_source
+
+OUT = REPO_ROOT / "bench" / "out" / "sync-speed"
+TIMES: dict[str, float] = defaultdict(float)
+
+
+@contextmanager
+def timed_methods(targets: list[tuple[type, str, str]]):
+    """Add each call's seconds of cls.method to TIMES[label] (the whole run; bench only)."""
+    saved = []
+    for cls, name, label in targets:
+        original = getattr(cls, name)
+        saved.append((cls, name, original))
+
+        def wrapper(*args, __original=original, __label=label, **kwargs):
+            started = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                TIMES[__label] += time.perf_counter() - started
+
+        setattr(cls, name, wrapper)
+    try:
+        yield
+    finally:
+        for cls, name, original in saved:
+            setattr(cls, name, original)
+
+
+def subset_corpus(corpus: Path, limit: int | None) -> Path:
+    if not limit:
+        return corpus
+    target = OUT / f"corpus-{limit}"
+    shutil.rmtree(target, ignore_errors=True)
+    pages = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in {".md", ".txt"})
+    for page in pages[:limit]:
+        dest = target / page.relative_to(corpus)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(page, dest)
+    return target
+
+
+def raw_encode(settings, texts: list[str]) -> float:
+    model = store.embeddings(settings)
+    started = time.perf_counter()
+    if settings.index.backend == "torch":
+        model._client.encode(texts, batch_size=settings.index.embed_batch_size,
+                             normalize_embeddings=True)
+    else:
+        model.encoder.encode(texts)
+    return time.perf_counter() - started
+
+
+def retrieval(settings, n: int) -> dict:
+    from bot.answering.retrieve import Retriever
+    from bot.answering.types import Answer
+    from bot.evaluation import load_cases, score_case
+
+    cases = load_cases(REPO_ROOT / "bench/questions/sourcegraph_dev.jsonl")[:n]
+    retriever = Retriever(settings)
+    retriever.search("warm up")
+    indexed = {m["source_id"] for m in retriever.collection.get(include=["metadatas"])["metadatas"]}
+    latencies, ranks = [], []
+    for case in cases:
+        started = time.perf_counter()
+        passages = retriever.search(case.question)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if case.answerable and set(case.sources) & indexed:
+            ranks.append(score_case(case, Answer(case.question, "", retrieved=passages))["rank"])
+    latencies.sort()
+    return {"p50": statistics.median(latencies),
+            "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+            "scored": len(ranks), "hit@5": sum(bool(r) and r <= 5 for r in ranks) / max(1, len(ranks)),
+            "mrr": sum(1 / r for r in ranks if r) / max(1, len(ranks))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", type=Path,
+                        default=REPO_ROOT.parent / "shared/corpora/sourcegraph-handbook")
+    parser.add_argument("--limit-pages", type=int, default=None)
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    parser.add_argument("--questions", type=int, default=50)
+    args = parser.parse_args()
+    from langchain_chroma import Chroma
+    from langchain_classic.indexes import SQLRecordManager
+
+    corpus = subset_corpus(args.corpus, args.limit_pages)
+    data_dir = OUT / f"state-{args.backend}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    models = OUT / "models"  # exports are reused between runs: not part of the sync's time
+    settings = parse_settings({"data_dir": str(data_dir), "tone": {"enabled": False},
+                               "index": {"backend": args.backend},
+                               "sources": [{"name": "bench", "type": "folder",
+                                            "path": str(corpus)}]}, REPO_ROOT)
+    if args.backend != "torch":
+        (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
+        models.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    store.embeddings(settings).embed_query("load")
+    print(f"model load{' + ONNX export (first run only)' if args.backend != 'torch' else ''}: "
+          f"{time.perf_counter() - started:.1f} s")
+
+    source = settings.sources[0]
+    texts = [c.page_content for d in _list(build_connector(settings, source))
+             for c in chunk_document(d, "bench", settings.index.chunk_size,
+                                     settings.index.chunk_overlap)]
+    distinct = list(dict.fromkeys(texts))  # sync embeds each distinct text once
+    before = raw_encode(settings, distinct)
+
+    with timed_methods([(Chroma, "add_texts", "chroma_add_incl_embed"),
+                        (SQLRecordManager, "update", "record_manager"),
+                        (SQLRecordManager, "exists", "record_manager"),
+                        (SQLRecordManager, "list_keys", "record_manager"),
+                        (SQLRecordManager, "delete_keys", "record_manager")]):
+        full = sync_source(settings, "bench")
+    assert full.ok, full.error
+    after = raw_encode(settings, distinct)  # before and after: other jobs' load drifts
+    floor = min(before, after)
+    noop = sync_source(settings, "bench")
+    page = sorted(p for p in corpus.rglob("*.md"))[len(texts) % 7]
+    original = page.read_text(encoding="utf-8")
+    try:
+        page.write_text(original + "\n\nOne more line for the benchmark.\n", encoding="utf-8")
+        one = sync_source(settings, "bench")
+    finally:
+        page.write_text(original, encoding="utf-8")
+    found = retrieval(settings, args.questions)
+
+    t = full.timings
+    chroma = TIMES["chroma_add_incl_embed"] - t["embed"]
+    rm = TIMES["record_manager"]
+    rest = full.duration_s - t["list"] - t["hash"] - t["chunk"] - t["embed"] - chroma - rm
+    pages = full.added
+    print(f"\nbackend {args.backend}: {pages} pages, {len(texts)} chunks "
+          f"({len(set(texts))} distinct), embedded {full.chunks_embedded}")
+    rows = [
+        ("full sync (fresh data_dir)", f"{full.duration_s:8.1f} s"),
+        ("raw encode, same texts, same model (min)", f"{floor:8.1f} s  (before {before:.1f}, "
+                                                     f"after {after:.1f})"),
+        ("ratio full sync / raw encode", f"{full.duration_s / floor:8.2f} x"),
+        ("  list pages", f"{t['list']:8.2f} s"),
+        ("  hash pages", f"{t['hash']:8.2f} s"),
+        ("  chunk pages", f"{t['chunk']:8.2f} s"),
+        ("  embed (inside sync)", f"{t['embed']:8.1f} s"),
+        ("  Chroma add (excl. embed)", f"{chroma:8.2f} s"),
+        ("  record manager", f"{rm:8.2f} s"),
+        ("  rest (open, state, index() bookkeeping)", f"{rest:8.2f} s"),
+        ("no-op resync", f"{noop.duration_s:8.2f} s  (embedded {noop.chunks_embedded})"),
+        ("one-page-change resync", f"{one.duration_s:8.2f} s  (chunks embedded {one.chunks_embedded})"),
+        (f"retrieval p50 / p95 ({args.questions} questions)",
+         f"{found['p50']:6.1f} / {found['p95']:.1f} ms"),
+        (f"hit@5 / MRR ({found['scored']} answerable with pages indexed)",
+         f"{found['hit@5']:.3f} / {found['mrr']:.3f}"),
+    ]
+    for label, value in rows:
+        print(f"{label:<52}{value}")
+
+
+if __name__ == "__main__":
+    main()

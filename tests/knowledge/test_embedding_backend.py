@@ -1,0 +1,105 @@
+"""Embedding backends: ONNX gives the torch vectors, a backend switch never mixes vector spaces,
+and length-sorted encoding keeps each vector with its text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.knowledge import store
+from bot.knowledge.embedding import length_sorted_batches
+from bot.knowledge.sync import _CountingEmbeddings, sync_source
+
+TEXTS = [
+    "Expense reports are due every Friday before noon.",
+    "VPN",
+    "The VPN token is reset from the self-service portal; ask #it-help if the portal is down. " * 6,
+    "Parental leave can be taken in blocks of one month.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")  # one export for the whole module (~15 s)
+
+
+def _torch_vectors(texts: list[str]) -> np.ndarray:
+    model = store._embeddings(store.resolve_model_path("all-MiniLM-L6-v2"), 64)
+    return np.asarray(model.embed_documents(texts))
+
+
+@pytest.mark.parametrize("backend,floor", [("onnx", 0.9999), ("onnx-int8", 0.97)])
+def test_onnx_matches_torch(models_dir: Path, backend: str, floor: float) -> None:
+    onnx = store._embeddings(store.resolve_model_path("all-MiniLM-L6-v2"), 2, backend,
+                             str(models_dir))  # batch 2: several length-sorted batches
+    got, want = np.asarray(onnx.embed_documents(TEXTS)), _torch_vectors(TEXTS)
+    cosine = (got * want).sum(axis=1)
+    assert cosine.min() >= floor, (backend, cosine)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    assert np.dot(onnx.embed_query(TEXTS[0]), want[0]) >= floor
+
+
+def test_length_sorted_batches_cover_every_index_once() -> None:
+    lengths = [5, 1, 9, 9, 3, 7, 2]
+    batches = length_sorted_batches(lengths, 3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls.append(list(texts))
+        return [[float(len(t)), float(sum(map(ord, t)))] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def test_counting_embeddings_keep_order_and_embed_duplicates_once() -> None:
+    inner = _Recorder()
+    seen: list[tuple[int, int]] = []
+    counting = _CountingEmbeddings(inner, 6, lambda done, total: seen.append((done, total)))
+    texts = ["bb", "a", "dddd", "a", "ccc", "bb"]
+    assert counting.embed_documents(texts) == inner.embed_documents(texts)
+    assert inner.calls[0] == ["dddd", "ccc", "bb", "a"]  # distinct, longest first
+    assert counting.embed_documents(["a", "eeeee"]) == [[1.0, 97.0], [5.0, 505.0]]
+    assert inner.calls[2] == ["eeeee"]  # "a" came from this sync's cache
+    assert seen[-1] == (5, 6)
+
+
+def test_backend_switch_refuses_then_full_sync_reembeds(make_settings, tmp_path: Path,
+                                                        models_dir: Path) -> None:
+    settings = make_settings()
+    first = sync_source(settings, "wiki")
+    assert first.ok and first.chunks_embedded == 2
+    assert store.indexed_spaces(settings) == {"wiki": store.vector_space(settings)}
+
+    (settings.data_dir / "models").symlink_to(models_dir, target_is_directory=True)
+    int8 = settings.model_copy(update={"index": settings.index.model_copy(
+        update={"backend": "onnx-int8"})})
+    refused = sync_source(int8, "wiki")
+    assert not refused.ok and "ragbot sync --source wiki --full" in refused.error
+    assert "EmbeddingMismatchError" in refused.error
+
+    onnx = settings.model_copy(update={"index": settings.index.model_copy(
+        update={"backend": "onnx"})})
+    assert sync_source(onnx, "wiki").ok  # same vector space as torch: nothing to redo
+
+    full = sync_source(int8, "wiki", full=True)
+    assert full.ok and full.chunks_embedded == 2  # unchanged chunks re-embedded, not skipped
+    assert store.indexed_spaces(int8) == {"wiki": store.vector_space(int8)}
+    assert sync_source(int8, "wiki").ok
+    collection = store.chroma_client(int8).get_collection(int8.index.collection)
+    assert collection.count() == 2
+    query = store.embeddings(int8).embed_query("When are expense reports due?")
+    found = collection.query(query_embeddings=[query], n_results=1,
+                             include=["metadatas", "distances"])
+    assert found["metadatas"][0][0]["source_id"] == "expenses.md"
+    assert found["distances"][0][0] < 0.6  # still cosine distance after the metadata change

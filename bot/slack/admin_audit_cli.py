@@ -33,7 +33,7 @@ def print_audit(console: Console, settings: Settings, limit: int, as_json: bool)
         return
     table = Table(title=f"/ragadmin audit log (latest {len(rows)}, newest first)")
     for col in ("when (UTC)", "who", "where", "command", "allowed", "result"):
-        table.add_column(col, no_wrap=col in {"when (UTC)", "who", "allowed"})
+        table.add_column(col, no_wrap=col in {"when (UTC)", "who", "command", "allowed"})
     for r in rows:
         who = r["user"] + (f" ({r['user_name']})" if r.get("user_name") else "")
         result = escape(r["result"]) + ("" if r["finished_at"] else " [dim](running)[/dim]")

@@ -47,6 +47,9 @@ def _main(ctx: typer.Context,
           config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file "
                                                 "(default: $RAGBOT_CONFIG or config/ragbot.yaml)")):
     ctx.obj = Ctx(config)
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():  # rich reads COLUMNS only when a Console is made (at import)
+        console.width = err.width = int(columns)
 
 
 def run_syncs(settings: Settings, names: list[str], full: bool, show_progress: bool = True):

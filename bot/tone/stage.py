@@ -1,0 +1,196 @@
+"""The tone stage: rewrite a cited draft in the team's voice, or send the draft unchanged.
+
+`load_tone_stage(settings)` returns an object with `rewrite(draft) -> ToneOutcome`; the pipeline
+calls it once per process. `tone.backend` picks the implementation: `local` (this module: the
+LoRA-adapted SmolLM2 on the CPU) or `openai` (bot/tone/openai_stage.py, a hosted model). Both
+send a rewrite only when `bot.tone.guard.check` accepts it.
+
+The local stage never makes the user wait past `tone.timeout_s` by much: a StoppingCriteria ends
+generation at the deadline (checked after every decoding step, so the overshoot is one step,
+~50-100 ms) and the draft is sent with reason "timeout". `max_new_tokens` is bounded by the draft's
+length (the longest on-brand reply in the pairs is the draft + 18 tokens), so a looping model stops
+early too. Speed comes from greedy decoding with prompt-lookup decoding (the rewrite copies most
+of the draft, so candidate tokens are taken from the prompt and verified several per forward
+pass), the KV cache, a one-line system prompt, a merged adapter and few torch threads
+(bench/tone_latency.py measures all of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.tone import guard, prompting
+from bot.tone.model import ADAPTER_DIR, ToneModelError
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = "timeout"
+
+
+@dataclass(slots=True)
+class ToneOutcome:
+    text: str  # what is sent: the rewrite when accepted, else the draft
+    accepted: bool
+    reason: str | None = None  # why the draft was sent (None when the rewrite was accepted)
+    rewrite: str | None = None  # the model's raw output, kept for eval and logs
+    latency_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class Generation:
+    text: str
+    finished: bool  # ended with the end-of-turn token (not cut by the budget or the deadline)
+    timed_out: bool
+    new_tokens: int
+    seconds: float
+
+
+def adapter_path(settings: Settings) -> Path:
+    """`tone.adapter`, or the adapter shipped inside the package (not relative to the config)."""
+    return Path(settings.tone.adapter) if settings.tone.adapter else ADAPTER_DIR
+
+
+def max_new_tokens(draft_tokens: int) -> int:
+    """Room for the draft plus an opener and a closer; more means the model is rambling."""
+    return int(1.2 * draft_tokens) + 24
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run with `n` intra-op threads, then restore (the embedding model shares the process)."""
+    import torch
+
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class LocalToneStage:
+    """The LoRA-adapted base model on the CPU; one generation at a time (the cores are shared)."""
+
+    def __init__(self, tokenizer, model, *, timeout_s: float, threads: int | None = 1,
+                 prompt_lookup_tokens: int = 10, name: str = "local") -> None:
+        self.tokenizer, self.model = tokenizer, model
+        self.timeout_s = timeout_s
+        self.threads = threads
+        self.prompt_lookup_tokens = prompt_lookup_tokens
+        self.name = name
+        self.eos_id = prompting.end_of_turn_id(tokenizer)
+        self._lock = threading.Lock()
+
+    def generate(self, draft: str, *, deadline: float | None = None,
+                 prompt_lookup_tokens: int | None = None) -> Generation:
+        """Greedy rewrite of `draft`; stops at end of turn, the token budget or `deadline`
+        (a time.monotonic() value)."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class Deadline(StoppingCriteria):
+            hit = False
+
+            def __call__(self, input_ids, scores, **kwargs):
+                if deadline is not None and time.monotonic() >= deadline:
+                    Deadline.hit = True
+                    return torch.ones(input_ids.shape[0], dtype=torch.bool)
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+        lookup = self.prompt_lookup_tokens if prompt_lookup_tokens is None else prompt_lookup_tokens
+        started = time.perf_counter()
+        ids = prompting.prompt_ids(self.tokenizer, draft)
+        draft_tokens = len(self.tokenizer(draft, add_special_tokens=False)["input_ids"])
+        input_ids = torch.tensor([ids])
+        with torch_threads(self.threads), torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                do_sample=False, num_beams=1, use_cache=True,
+                max_new_tokens=max_new_tokens(draft_tokens),
+                eos_token_id=self.eos_id, pad_token_id=self.tokenizer.pad_token_id,
+                prompt_lookup_num_tokens=lookup or None,
+                stopping_criteria=StoppingCriteriaList([Deadline()]))
+        new = out[0, len(ids):].tolist()
+        finished = self.eos_id in new
+        if finished:
+            new = new[:new.index(self.eos_id)]
+        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return Generation(text, finished, Deadline.hit and not finished, len(new),
+                          time.perf_counter() - started)
+
+    def rewrite(self, draft: str) -> ToneOutcome:
+        started = time.monotonic()
+        deadline = started + self.timeout_s
+        if not draft.strip():
+            return ToneOutcome(draft, False, "empty draft")
+
+        def outcome(text: str, accepted: bool, reason: str | None, raw: str | None = None):
+            return ToneOutcome(text, accepted, reason, raw, (time.monotonic() - started) * 1000)
+
+        # Waiting for another answer's rewrite counts against this answer's budget.
+        if not self._lock.acquire(timeout=self.timeout_s):
+            return outcome(draft, False, TIMEOUT)
+        try:
+            if time.monotonic() >= deadline:
+                return outcome(draft, False, TIMEOUT)
+            gen = self.generate(draft, deadline=deadline)
+        except Exception as exc:  # a broken model must never cost the user the answer
+            log.exception("tone rewrite failed")
+            return outcome(draft, False, f"error: {exc.__class__.__name__}: {exc}")
+        finally:
+            self._lock.release()
+        if gen.timed_out:
+            return outcome(draft, False, TIMEOUT, gen.text)
+        if not gen.finished:
+            return outcome(draft, False, f"truncated: no end after {gen.new_tokens} tokens",
+                           gen.text)
+        verdict = guard.check(draft, gen.text)
+        if not verdict.ok:
+            log.info("tone guard rejected the rewrite: %s", verdict.reason)
+            return outcome(draft, False, verdict.reason, gen.text)
+        return outcome(gen.text, True, None, gen.text)
+
+
+class PassThroughStage:
+    """Sends every draft unchanged, with the reason the model could not be used."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def rewrite(self, draft: str) -> ToneOutcome:
+        return ToneOutcome(draft, False, self.reason)
+
+
+def load_local_stage(settings: Settings, adapter: Path | None = ADAPTER_DIR, *,
+                     name: str = "local") -> LocalToneStage:
+    """The local stage with `adapter` (None: the untrained base model, for eval). Raises
+    ToneModelError when the base model or the adapter is missing."""
+    from bot.tone.model import load_for_inference
+
+    cfg = settings.tone
+    tokenizer, model = load_for_inference(settings.data_dir, adapter)
+    return LocalToneStage(tokenizer, model, timeout_s=cfg.timeout_s, threads=cfg.threads,
+                          prompt_lookup_tokens=cfg.prompt_lookup_tokens, name=name)
+
+
+def load_tone_stage(settings: Settings):
+    """The configured tone stage, with its model loaded now (not on the first answer)."""
+    if settings.tone.backend == "openai":
+        from bot.tone.openai_stage import OpenAIToneStage
+
+        return OpenAIToneStage(settings)
+    try:
+        return load_local_stage(settings, adapter_path(settings))
+    except (ToneModelError, OSError, ImportError) as exc:
+        # Missing model files must not take the bot down: answers go out in the neutral voice.
+        log.warning("tone stage off: %s", exc)
+        return PassThroughStage(f"tone model unavailable: {exc}")

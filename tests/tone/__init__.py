@@ -1,0 +1,1 @@
+"""Tests of bot/tone: the fact guard, the local tone stage, training and eval."""

@@ -1,0 +1,159 @@
+"""bot/tone/stage.py without a model: what is sent, and why, for each way a rewrite can end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import parse_settings
+from bot.tone.model import ADAPTER_DIR
+from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage, ToneOutcome,
+                            adapter_path, load_tone_stage, max_new_tokens)
+
+DRAFT = ("Expenses are submitted in Expensify within 30 days of the purchase date. [1] "
+         "Expenses over $75 also require a short business justification. [2]")
+GOOD = ("Happy to help! You submit expenses in Expensify within 30 days of the purchase date. "
+        "[1] Expenses over $75 also need a short business justification. [2] Hope that helps!")
+
+
+class FakeTokenizer:
+    pad_token_id = 2
+
+    def convert_tokens_to_ids(self, token):
+        return 2
+
+
+class ScriptedStage(LocalToneStage):
+    """The real rewrite() around a scripted generate()."""
+
+    def __init__(self, result, timeout_s: float = 2.0):
+        super().__init__(FakeTokenizer(), model=None, timeout_s=timeout_s)
+        self.result = result
+
+    def generate(self, draft, *, deadline=None, prompt_lookup_tokens=None):
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def gen(text, finished=True, timed_out=False):
+    return Generation(text, finished, timed_out, new_tokens=40, seconds=0.5)
+
+
+def test_accepted_rewrite_is_sent():
+    outcome = ScriptedStage(gen(GOOD)).rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (GOOD, True, None)
+
+
+def test_rejected_rewrite_sends_the_draft_with_the_guard_reason():
+    outcome = ScriptedStage(gen(GOOD.replace(" [2]", ""))).rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted) == (DRAFT, False)
+    assert outcome.reason == "markers changed: lost [2]"
+    assert outcome.rewrite == GOOD.replace(" [2]", "")  # kept for eval and logs
+
+
+def test_timeout_sends_the_draft():
+    outcome = ScriptedStage(gen(GOOD[:40], finished=False, timed_out=True)).rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (DRAFT, False, "timeout")
+
+
+def test_unfinished_output_sends_the_draft():
+    outcome = ScriptedStage(gen(GOOD, finished=False)).rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted) == (DRAFT, False)
+    assert outcome.reason.startswith("truncated")
+
+
+def test_model_error_sends_the_draft():
+    outcome = ScriptedStage(RuntimeError("boom")).rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (DRAFT, False,
+                                                                "error: RuntimeError: boom")
+
+
+def test_empty_draft_is_not_rewritten():
+    outcome = ScriptedStage(gen(GOOD)).rewrite("  ")
+    assert (outcome.text, outcome.accepted, outcome.reason) == ("  ", False, "empty draft")
+
+
+def test_waiting_for_a_busy_model_counts_against_the_budget():
+    stage = ScriptedStage(gen(GOOD), timeout_s=0.2)
+    stage._lock.acquire()  # another answer is being rewritten
+    try:
+        started = time.monotonic()
+        outcome = stage.rewrite(DRAFT)
+    finally:
+        stage._lock.release()
+    assert (outcome.text, outcome.reason) == (DRAFT, "timeout")
+    assert time.monotonic() - started < 1.0
+
+
+def test_concurrent_rewrites_are_serialised():
+    stage = ScriptedStage(gen(GOOD))
+    active, peak = 0, 0
+    real = stage.generate
+
+    def slow_generate(draft, **kw):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        time.sleep(0.05)
+        active -= 1
+        return real(draft, **kw)
+
+    stage.generate = slow_generate
+    threads = [threading.Thread(target=stage.rewrite, args=(DRAFT,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 1
+
+
+def test_token_budget_follows_the_draft():
+    assert max_new_tokens(95) >= 95 + 18  # the longest on-brand reply in the pairs
+    assert max_new_tokens(20) < max_new_tokens(80) < 150
+
+
+def _settings(tmp_path: Path, **tone):
+    return parse_settings({"data_dir": "data", "tone": tone}, tmp_path)
+
+
+def test_default_adapter_is_the_shipped_one_wherever_the_config_is(tmp_path):
+    assert adapter_path(_settings(tmp_path)) == ADAPTER_DIR
+    assert ADAPTER_DIR == Path(__file__).resolve().parents[2] / "bot" / "tone" / "adapter"
+    own = _settings(tmp_path, adapter="adapters/mine")
+    assert adapter_path(own) == tmp_path / "adapters" / "mine"  # relative to the config
+
+
+def test_missing_adapter_passes_drafts_through(tmp_path):
+    stage = load_tone_stage(_settings(tmp_path, adapter="nowhere"))
+    assert isinstance(stage, PassThroughStage)
+    outcome = stage.rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted) == (DRAFT, False)
+    assert "no LoRA adapter" in outcome.reason and "nowhere" in outcome.reason
+
+
+def test_outcome_shape_matches_what_the_pipeline_reads():
+    outcome = ToneOutcome(text="t", accepted=True, reason=None)
+    assert (outcome.text, outcome.accepted, outcome.reason) == ("t", True, None)
+
+
+def test_shipped_adapter_files():
+    """The package ships a trained adapter: small, with its card."""
+    import json
+
+    files = {p.name: p.stat().st_size for p in ADAPTER_DIR.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "card.json"} <= set(files)
+    assert files["adapter_model.safetensors"] < 8 * 2**20
+    card = json.loads((ADAPTER_DIR / "card.json").read_text())
+    assert card["base_model"].startswith("SmolLM2-135M-Instruct")
+    assert len(card["data"]["sha256"]) == 64
+    assert card["eval"]["adapter"]["acceptance"] >= 0.9
+    assert card["eval"]["adapter"]["facts_kept_sent"] == 1.0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_tone_can_be_switched_off(tmp_path, enabled):
+    assert _settings(tmp_path, enabled=enabled).tone.enabled is enabled

@@ -117,7 +117,8 @@ def test_cli_train_and_eval(data_dir, small_pairs, tmp_path, monkeypatch):
     held.write_text(HELDOUT.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     report = tmp_path / "eval.json"
     result = runner.invoke(app, ["-c", str(config), "tone", "eval", "--pairs", str(held),
-                                 "--timeout-s", "6", "--out", str(report)])
+                                 "--timeout-s", "6", "--out", str(report)],
+                           env={"COLUMNS": "200"})  # the table's labels must not wrap
     assert result.exit_code == 0, result.output
     assert "guard acceptance" in result.output
     data = json.loads(report.read_text())

@@ -7,6 +7,7 @@ process: it holds the loaded models (embedding model, tone model) and the lexica
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -18,7 +19,20 @@ from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, A
 from bot.config import Settings
 from bot.knowledge import state
 
-FOLLOW_UP_WORDS = 12
+# A question leans on the previous one when it is elliptical ("and on Linux?") or refers back
+# ("does that apply to contractors?"); a new, self-contained question must not drag the last
+# topic into its retrieval.
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|or|but|also|what about|how about|what if|same for|ok(ay)?,? (and|what|how))\b"
+    r"|\b(it|its|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
+FOLLOW_UP_MAX_WORDS = 12
+
+
+def is_follow_up(question: str) -> bool:
+    words = question.split()
+    if len(words) <= 3:
+        return True
+    return len(words) <= FOLLOW_UP_MAX_WORDS and bool(_FOLLOW_UP.search(question))
 COVERAGE_WEIGHT = 0.3  # chosen with bench/calibrate_abstention.py on the demo questions  # a short question in a thread is read together with the previous one
 
 
@@ -91,7 +105,7 @@ class Pipeline:
             return Answer(question, text="", abstained=True, reason=NO_SOURCES,
                           index_updated_at=index_time)
         query = question
-        if history and len(question.split()) <= FOLLOW_UP_WORDS:
+        if history and is_follow_up(question):
             query = f"{history[-1]} {question}"
         vector = retriever.embed(query)
         passages = retriever.search(query, sources=allowed, query_vector=vector)

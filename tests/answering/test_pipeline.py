@@ -86,3 +86,20 @@ def test_empty_index_says_to_sync(tmp_path):
         {"name": "w", "type": "folder", "path": "."}]}, tmp_path)
     answer = Pipeline(settings).answer("anything?")
     assert answer.abstained and answer.reason == NO_INDEX
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("and on Linux?", True), ("what about contractors", True), ("does that apply to interns?", True),
+    ("macOS?", True), ("who won the hackathon last year?", False),
+    ("how many vacation days do I get per year", False),
+])
+def test_follow_up_detection(question, expected):
+    from bot.answering.pipeline import is_follow_up
+
+    assert is_follow_up(question) is expected
+
+
+def test_a_new_question_in_the_same_session_is_not_mixed_with_the_last(demo_pipeline):
+    answer = demo_pipeline.answer("who won the hackathon last year?",
+                                  history=["how do I reset my VPN token?"])
+    assert "vpn" not in answer.text.lower()

@@ -115,6 +115,8 @@ class HttpServer:
         self._server = create_server(application, host=host, port=port, threads=threads,
                                      ident="ragbot", clear_untrusted_proxy_headers=True)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Lock()
+        self._stopped = False
 
     @property
     def port(self) -> int:
@@ -136,9 +138,14 @@ class HttpServer:
         from waitress import wasyncore
 
         server = self._server
-        if not server._map:  # stopped already
-            return
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # on the loop thread
+        with self._stopping:  # idempotent: close_all runs later, on the loop thread
+            if self._stopped or not server._map:
+                return
+            self._stopped = True
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # loop thread
+        except OSError:  # the loop closed its trigger already: it is shutting down by itself
+            pass
         if self._thread:
             self._thread.join(timeout)
         server.task_dispatcher.shutdown(timeout=timeout)

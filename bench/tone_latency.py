@@ -67,21 +67,24 @@ def main() -> None:
     rows, raw = [], {}
     for size in sorted(by_size):
         times = {0: [], lookup: []}
-        tokens, accepted = [], 0
+        tokens, accepted, same = [], 0, 0
         for draft in by_size[size]:
             for _ in range(args.repeats):
+                texts = {}
                 for setting in (0, lookup):
                     gen = stage.generate(draft, prompt_lookup_tokens=setting)
                     times[setting].append(gen.seconds)
+                    texts[setting] = gen.text
                     if setting == lookup:
                         tokens.append(gen.new_tokens)
                         accepted += gen.finished and guard.check(draft, gen.text).ok
+                same += texts[0] == texts[lookup]  # prompt lookup must not change the output
         off, on = times[0], times[lookup]
         row = {"sentences": size, "drafts": len(by_size[size]), "runs": len(on),
                "new_tokens_mean": statistics.mean(tokens),
                "off_p50_s": _percentile(off, 0.5), "off_p95_s": _percentile(off, 0.95),
                "on_p50_s": _percentile(on, 0.5), "on_p95_s": _percentile(on, 0.95),
-               "accepted": accepted / len(on)}
+               "accepted": accepted / len(on), "same_output": same / len(on)}
         row["speedup_p50"] = row["off_p50_s"] / row["on_p50_s"]
         rows.append(row)
         raw[size] = times
@@ -89,13 +92,15 @@ def main() -> None:
 
     print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
     header = (f"{'sentences':>9} {'drafts':>6} {'runs':>4} {'tokens':>6} | {'no lookup p50':>13} "
-              f"{'p95':>6} | {'lookup p50':>10} {'p95':>6} | {'speedup':>7} | {'guard ok':>8}")
+              f"{'p95':>6} | {'lookup p50':>10} {'p95':>6} | {'speedup':>7} | {'guard ok':>8} | "
+              f"{'same text':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['sentences']:>9} {r['drafts']:>6} {r['runs']:>4} {r['new_tokens_mean']:>6.0f} | "
               f"{r['off_p50_s']:>12.2f}s {r['off_p95_s']:>5.2f}s | {r['on_p50_s']:>9.2f}s "
-              f"{r['on_p95_s']:>5.2f}s | {r['speedup_p50']:>6.1f}x | {100 * r['accepted']:>7.0f}%")
+              f"{r['on_p95_s']:>5.2f}s | {r['speedup_p50']:>6.1f}x | {100 * r['accepted']:>7.0f}% | "
+              f"{100 * r['same_output']:>8.0f}%")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"threads": settings.tone.threads, "lookup": lookup,

@@ -114,6 +114,8 @@ def train(ctx: typer.Context,
     if evaluate:
         result = _run_eval(settings, out, heldout, limit=None, timeout_s=None)
         card["eval"] = {"pairs": result["pairs"], "heldout_sha256": _sha(heldout),
+                        "decoding": {k: result["settings"][k] for k in
+                                     ("prompt_lookup_tokens", "copy_bias")},
                         "base": _brief(result["base"]["summary"]),
                         "adapter": _brief(result["adapter"]["summary"])}
         write_card(out, card)
@@ -200,7 +202,7 @@ def _run_eval(settings: Settings, adapter: Path, pairs_path: Path, *, limit: int
         "adapter": str(adapter), "pairs_file": str(pairs_path), "timeout_s": budget,
         "production_timeout_s": settings.tone.timeout_s, "threads": settings.tone.threads,
         "prompt_lookup_tokens": settings.tone.prompt_lookup_tokens,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        "copy_bias": settings.tone.copy_bias, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
 def _print_table(result: dict, pairs_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import parse_settings
+from bot.config import ToneConfig, parse_settings
 from bot.tone.model import ADAPTER_DIR
 from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage, ToneOutcome,
                             adapter_path, load_tone_stage, max_new_tokens)
@@ -150,13 +150,64 @@ def test_shipped_adapter_files():
     card = json.loads((ADAPTER_DIR / "card.json").read_text())
     assert card["base_model"].startswith("SmolLM2-135M-Instruct")
     assert len(card["data"]["sha256"]) == 64
-    # Issue #5's bar is 0.90; the shipped adapter measured 0.89 (41/46), so #5 is still open.
-    # The floor here is the measurement, so a worse adapter cannot be shipped unnoticed.
-    assert card["eval"]["adapter"]["acceptance"] >= 0.89
-    assert card["eval"]["adapter"]["acceptance"] > card["eval"]["base"]["acceptance"] + 0.5
+    # The bar: >= 90% of held-out rewrites accepted by the guard (measured: 44/46 with the
+    # default decoding), while the untrained base model's are mostly rejected.
+    assert card["eval"]["adapter"]["acceptance"] >= 0.90
+    assert card["eval"]["base"]["acceptance"] < 0.5
+    # ... measured with the decoding the product uses by default
+    defaults = ToneConfig()
+    assert card["eval"]["decoding"] == {"prompt_lookup_tokens": defaults.prompt_lookup_tokens,
+                                        "copy_bias": defaults.copy_bias}
     assert card["eval"]["adapter"]["facts_kept_sent"] == 1.0
 
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_tone_can_be_switched_off(tmp_path, enabled):
     assert _settings(tmp_path, enabled=enabled).tone.enabled is enabled
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("0.00 0.01 0.05 1/120 4242", "all"),  # only this process is running
+    ("3.10 2.90 2.50 3/120 4242", 1),  # a sync or a neighbour's job is on the cores
+    ("garbage", None),  # unreadable: falls back to the load average
+])
+def test_auto_threads_backs_off_when_the_cores_are_busy(tmp_path, monkeypatch, line, expected):
+    import os
+
+    from bot.tone.stage import auto_threads
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(line)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
+    assert auto_threads(loadavg) == {"all": 2, 1: 1, None: 1}[expected]
+
+
+def test_copy_bias_favours_the_drafts_next_token_only_while_copying():
+    import torch
+
+    from bot.tone.stage import copy_bias_processor
+
+    draft = [5, 6, 7, 8, 6, 7, 9]  # "6 7" is followed by 8 and by 9 in the draft
+    prompt = [1, 2, 3]
+    bias = copy_bias_processor(draft, prompt_len=len(prompt), bias=2.0)
+
+    def bumped(generated: list[int]) -> set[int]:
+        scores = torch.zeros((1, 12))
+        out = bias(torch.tensor([prompt + generated]), scores.clone())
+        return {i for i in range(12) if out[0, i] != 0}
+
+    assert bumped([4, 6, 7]) == {8, 9}  # copying "6 7": both continuations in the draft
+    assert bumped([5, 6]) == {7}
+    assert bumped([6]) == set()  # too short to know it is copying
+    assert bumped([7, 5]) == set()  # "7 5" is not in the draft: a free choice, no nudge
+    scores = torch.full((1, 12), 1.5)
+    assert bias(torch.tensor([prompt + [5, 6]]), scores)[0, 7] == pytest.approx(3.5)
+
+
+def test_copy_bias_is_a_validated_setting(tmp_path):
+    from bot.config import ConfigError, parse_settings
+
+    assert parse_settings({"data_dir": str(tmp_path)}, tmp_path).tone.copy_bias == 2.0
+    with pytest.raises(ConfigError, match="tone.copy_bias"):
+        parse_settings({"data_dir": str(tmp_path), "tone": {"copy_bias": -1}}, tmp_path)

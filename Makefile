@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) bench/retrieval_vs_tutorial.py
+	$(PY) bench/sync_speed.py
 
 tone-train: $(STAMP)
 	$(VENV)/bin/ragbot tone train

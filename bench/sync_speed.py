@@ -1,14 +1,16 @@
-"""Sync speed against its floor, the raw encode of the same chunks, side by side in one run.
+"""Sync speed against its floor, the raw encode of the same chunks, and answer quality, in one run.
 
+    make bench   (= .venv/bin/python bench/sync_speed.py)
     .venv/bin/python bench/sync_speed.py [--corpus DIR] [--limit-pages N]
-                                         [--backend torch|onnx|onnx-int8] [--questions N]
+                                         [--backend torch|onnx|onnx-int8] [--questions FILE]
 
 One table: full sync (fresh data_dir) and where its time goes (list, hash, chunk, embed, Chroma add,
 record manager, rest), the raw `encode` of exactly the chunk texts that sync embedded with the same
-model object, their ratio, a no-op resync, a one-page-change resync, and retrieval latency and
-hit@5 / MRR (Retriever.search) over the first N questions of bench/questions/sourcegraph_dev.jsonl.
-On a shared machine compare the ratio, not the absolute seconds. `--limit-pages` copies the first
-N pages (sorted by path) into bench/out/ and syncs those.
+model object, their ratio, a no-op resync, a one-page-change resync, retrieval latency
+(Retriever.search) and the `ragbot eval` metrics of the whole answer pipeline on the question file
+(default: the development set bench/questions/sourcegraph_dev.jsonl). The corpus is copied into
+bench/out/ first (the one-page change edits the copy, never ../shared). On a shared machine compare
+the ratio, not the absolute seconds. `--limit-pages` copies only the first N pages (by path).
 """
 
 from __future__ import annotations
@@ -53,13 +55,11 @@ def timed_methods(targets: list[tuple[type, str, str]]):
             setattr(cls, name, original)
 
 
-def subset_corpus(corpus: Path, limit: int | None) -> Path:
-    if not limit:
-        return corpus
-    target = OUT / f"corpus-{limit}"
+def copy_corpus(corpus: Path, limit: int | None) -> Path:
+    target = OUT / f"corpus-{limit or 'all'}"
     shutil.rmtree(target, ignore_errors=True)
     pages = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in {".md", ".txt"})
-    for page in pages[:limit]:
+    for page in pages[:limit] if limit else pages:
         dest = target / page.relative_to(corpus)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(page, dest)
@@ -77,27 +77,23 @@ def raw_encode(settings, texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def retrieval(settings, n: int) -> dict:
-    from bot.answering.retrieve import Retriever
-    from bot.answering.types import Answer
-    from bot.evaluation import load_cases, score_case
+def quality(settings, questions: Path) -> dict:
+    """Retrieval latency alone, then the whole pipeline's eval metrics (bot.evaluation)."""
+    from bot.answering.pipeline import Pipeline
+    from bot.evaluation import load_cases, run_eval
 
-    cases = load_cases(REPO_ROOT / "bench/questions/sourcegraph_dev.jsonl")[:n]
-    retriever = Retriever(settings)
-    retriever.search("warm up")
-    indexed = {m["source_id"] for m in retriever.collection.get(include=["metadatas"])["metadatas"]}
-    latencies, ranks = [], []
+    cases = load_cases(questions)
+    pipeline = Pipeline(settings)
+    pipeline.retriever.search("warm up")
+    latencies = []
     for case in cases:
         started = time.perf_counter()
-        passages = retriever.search(case.question)
+        pipeline.retriever.search(case.question)
         latencies.append((time.perf_counter() - started) * 1000)
-        if case.answerable and set(case.sources) & indexed:
-            ranks.append(score_case(case, Answer(case.question, "", retrieved=passages))["rank"])
     latencies.sort()
+    metrics = run_eval(pipeline, cases, OUT / "sync-speed-eval.jsonl")
     return {"p50": statistics.median(latencies),
-            "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            "scored": len(ranks), "hit@5": sum(bool(r) and r <= 5 for r in ranks) / max(1, len(ranks)),
-            "mrr": sum(1 / r for r in ranks if r) / max(1, len(ranks))}
+            "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], **metrics}
 
 
 def main() -> None:
@@ -105,27 +101,27 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path,
                         default=REPO_ROOT.parent / "shared/corpora/sourcegraph-handbook")
     parser.add_argument("--limit-pages", type=int, default=None)
-    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
-    parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
+                        help="default: the config default (index.backend)")
+    parser.add_argument("--questions", type=Path,
+                        default=REPO_ROOT / "bench/questions/sourcegraph_dev.jsonl")
     args = parser.parse_args()
     from langchain_chroma import Chroma
     from langchain_classic.indexes import SQLRecordManager
 
-    corpus = subset_corpus(args.corpus, args.limit_pages)
-    data_dir = OUT / f"state-{args.backend}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    models = OUT / "models"  # exports are reused between runs: not part of the sync's time
-    settings = parse_settings({"data_dir": str(data_dir), "tone": {"enabled": False},
-                               "index": {"backend": args.backend},
-                               "sources": [{"name": "bench", "type": "folder",
-                                            "path": str(corpus)}]}, REPO_ROOT)
-    if args.backend != "torch":
-        (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
-        models.mkdir(parents=True, exist_ok=True)
+    corpus = copy_corpus(args.corpus, args.limit_pages)
+    index = {"backend": args.backend} if args.backend else {}
+    settings = parse_settings({"data_dir": str(OUT / "state"), "tone": {"enabled": False},
+                               "index": index, "sources": [{"name": "bench", "type": "folder",
+                                                            "path": str(corpus)}]}, REPO_ROOT)
+    backend = settings.index.backend
+    settings.data_dir = OUT / f"state-{backend}"
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    settings.data_dir.mkdir(parents=True)
+    # An ONNX export lives in the machine-wide cache and is reused: not part of the sync's time.
     started = time.perf_counter()
     store.embeddings(settings).embed_query("load")
-    print(f"model load{' + ONNX export (first run only)' if args.backend != 'torch' else ''}: "
+    print(f"model load{' (+ ONNX export: first run on this machine only)' if backend != 'torch' else ''}: "
           f"{time.perf_counter() - started:.1f} s")
 
     source = settings.sources[0]
@@ -152,14 +148,14 @@ def main() -> None:
         one = sync_source(settings, "bench")
     finally:
         page.write_text(original, encoding="utf-8")
-    found = retrieval(settings, args.questions)
+    found = quality(settings, args.questions)
 
     t = full.timings
     chroma = TIMES["chroma_add_incl_embed"] - t["embed"]
     rm = TIMES["record_manager"]
     rest = full.duration_s - t["list"] - t["hash"] - t["chunk"] - t["embed"] - chroma - rm
     pages = full.added
-    print(f"\nbackend {args.backend}: {pages} pages, {len(texts)} chunks "
+    print(f"\nbackend {backend}: {pages} pages, {len(texts)} chunks "
           f"({len(set(texts))} distinct), embedded {full.chunks_embedded}")
     rows = [
         ("full sync (fresh data_dir)", f"{full.duration_s:8.1f} s"),
@@ -175,10 +171,12 @@ def main() -> None:
         ("  rest (open, state, index() bookkeeping)", f"{rest:8.2f} s"),
         ("no-op resync", f"{noop.duration_s:8.2f} s  (embedded {noop.chunks_embedded})"),
         ("one-page-change resync", f"{one.duration_s:8.2f} s  (chunks embedded {one.chunks_embedded})"),
-        (f"retrieval p50 / p95 ({args.questions} questions)",
+        (f"retrieval p50 / p95 ({found['questions']} questions)",
          f"{found['p50']:6.1f} / {found['p95']:.1f} ms"),
-        (f"hit@5 / MRR ({found['scored']} answerable with pages indexed)",
-         f"{found['hit@5']:.3f} / {found['mrr']:.3f}"),
+        (f"eval on {args.questions.name} ({found['answerable']} answerable):", ""),
+        *[(f"  {name}", f"{found[name]:8.3f}") for name in
+          ("hit@1", "hit@5", "mrr", "span@4", "cited", "abstain_ok", "abstain_bad")],
+        ("  answer latency p50 (retrieve + compose)", f"{found['latency_p50_ms']:6.0f} ms"),
     ]
     for label, value in rows:
         print(f"{label:<52}{value}")

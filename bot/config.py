@@ -174,6 +174,8 @@ class IndexConfig(_Section):
 class RetrievalConfig(_Section):
     k: int = Field(10, ge=1, le=100, description="passages returned by retrieval")
     passages: int = Field(4, ge=1, le=10, description="passages the composer reads")
+    neighbours: int = Field(1, ge=0, le=3, description="chunks on each side of a passage the "
+                            "composer reads that are joined to it (0: the matched chunk only)")
     min_score: float = Field(0.48, description="abstain when the answerability score (best dense "
                              "similarity + rare-term coverage bonus) is below this")
     hybrid: bool = Field(True, description="add BM25 to dense retrieval")

@@ -18,12 +18,19 @@ DEMO_WIKI = REPO_ROOT / "config" / "demo-wiki"
 DEMO_PRIVATE = REPO_ROOT / "config" / "demo-private"
 
 
+@pytest.fixture(scope="session")
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export of the embedding model for the whole session, outside the user's home."""
+    return tmp_path_factory.mktemp("ragbot-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_ragbot_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_ragbot_env(monkeypatch: pytest.MonkeyPatch, _model_cache: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("RAGBOT_", "SLACK_", "OPENAI_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("RAGBOT_CACHE_DIR", str(_model_cache))
 
 
 def demo_config(data_dir: Path) -> dict:

@@ -111,7 +111,9 @@ class Pipeline:
         passages = retriever.search(query, sources=allowed, query_vector=vector)
         _fill_updated(retriever.engine, passages)
         draft = None
-        if self.answerability(query, passages) >= cfg.retrieval.min_score:
+        answerable = self.answerability(query, passages) >= cfg.retrieval.min_score
+        retriever.expand(passages, cfg.retrieval.passages, cfg.retrieval.neighbours)
+        if answerable:
             draft = composer_for(cfg.answer)(question, vector, passages,
                                              retriever.embeddings.embed_documents,
                                              max_sentences=cfg.answer.max_sentences,

@@ -1,9 +1,12 @@
 """Embedding backends: `torch` (sentence-transformers) and `onnx` / `onnx-int8` (onnxruntime).
 
+`onnx` is the default: the same vectors as torch (so an index built with either serves the
+other) at ~0.6x the encode time, and ~5 ms instead of ~70 ms to embed a question on 2 busy cores.
+
 Why a hand-written ONNX path instead of sentence-transformers' `backend="onnx"`: that backend runs
 through `optimum`, and `pip install "optimum[onnxruntime]"` (or `optimum-onnx`) downgrades
 transformers 5.x to 4.57 here, which the tone model needs. So the packaged weights are exported
-once, offline, with `torch.onnx.export` into `data_dir/models/<model>-<sha>/` and run with
+once, offline, with `torch.onnx.export` into `<cache dir>/models/<model>-<sha>/` and run with
 onnxruntime directly. The graph includes the sentence-transformers head (mean pooling over the
 attention mask, then L2 normalisation) and the tokenizer is the model's own `tokenizer.json`,
 truncated at the model's `max_seq_length`, so the vectors are the torch vectors
@@ -60,17 +63,25 @@ def onnx_model_dir(model_path: str | Path, models_dir: Path) -> Path:
 
 
 def export_onnx(model_path: str | Path, models_dir: Path, *, int8: bool) -> Path:
-    """The ONNX file for these weights, exported (and quantized) once and reused after."""
+    """The ONNX file for these weights, exported (and quantized) once and reused after.
+
+    `models_dir` is shared by every data_dir on the machine (and by concurrent processes: a
+    sync and the bot), so the export holds a file lock and each file appears atomically."""
+    import fcntl
+
     target_dir = onnx_model_dir(model_path, models_dir)
     fp32, q8 = target_dir / "model.onnx", target_dir / "model-int8.onnx"
-    with _export_lock:
+    if fp32.exists() and (q8.exists() or not int8):
+        return q8 if int8 else fp32
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with _export_lock, open(target_dir / ".export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not fp32.exists():
-            target_dir.mkdir(parents=True, exist_ok=True)
             _export_fp32(Path(model_path), fp32)
         if int8 and not q8.exists():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            tmp = q8.with_suffix(".tmp.onnx")
+            tmp = q8.with_suffix(f".{os.getpid()}.tmp.onnx")
             # per-channel: per-tensor int8 drops the worst chunk's cosine to ~0.76, per-channel ~0.99
             quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
             os.replace(tmp, q8)
@@ -96,7 +107,7 @@ def _export_fp32(model_path: Path, target: Path) -> None:
     bert = AutoModel.from_pretrained(str(model_path), local_files_only=True,
                                      attn_implementation="eager").eval()
     example = torch.ones((2, 16), dtype=torch.long)
-    tmp = target.with_suffix(".tmp.onnx")
+    tmp = target.with_suffix(f".{os.getpid()}.tmp.onnx")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
         torch.onnx.export(

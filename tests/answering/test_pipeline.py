@@ -103,3 +103,35 @@ def test_a_new_question_in_the_same_session_is_not_mixed_with_the_last(demo_pipe
     answer = demo_pipeline.answer("who won the hackathon last year?",
                                   history=["how do I reset my VPN token?"])
     assert "vpn" not in answer.text.lower()
+
+
+def test_passages_the_composer_reads_carry_their_neighbouring_chunks(demo_settings):
+    from bot.answering.retrieve import Retriever, join_overlapping
+    from bot.knowledge.chunking import passage_text
+
+    retriever = Retriever(demo_settings)
+    question = "How do I set up the VPN on Linux?"
+    plain, expanded = retriever.search(question), retriever.search(question)
+    retriever.expand(expanded, 4)
+    head = {(p.source_id, p.chunk) for p in plain[:4]}
+    grew = 0
+    for before, after in zip(plain[:4], expanded[:4]):
+        assert before.text in after.text  # the matched chunk whole, plus...
+        page = retriever.collection.get(where={"$and": [{"source": before.source},
+                                                        {"source_id": before.source_id}]})
+        chunks = {m["chunk"]: passage_text(d) for d, m in zip(page["documents"],
+                                                             page["metadatas"])}
+        for n in (before.chunk - 1, before.chunk + 1):
+            if n not in chunks:
+                continue
+            middle = chunks[n][len(chunks[n]) // 3: 2 * len(chunks[n]) // 3]
+            if (before.source_id, n) in head:  # ...not a neighbour another passage carries
+                assert middle not in after.text.replace(before.text, "")
+            else:  # ...but every other neighbour on the page
+                assert middle in after.text
+                grew += 1
+    assert grew >= 2  # the VPN page has several chunks: this question exercises the join
+    assert [p.text for p in expanded[4:]] == [p.text for p in plain[4:]]  # only the first n
+    assert join_overlapping("one two three four five six seven", "four five six seven eight") \
+        == "one two three four five six seven eight"
+    assert join_overlapping("alpha", "beta") == "alpha\n\nbeta"

@@ -22,8 +22,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")  # one export for the whole module (~15 s)
+def models_dir(_model_cache: Path) -> Path:
+    return _model_cache / "models"  # the session's shared export (~15 s, once)
 
 
 def _torch_vectors(texts: list[str]) -> np.ndarray:
@@ -74,14 +74,14 @@ def test_counting_embeddings_keep_order_and_embed_duplicates_once() -> None:
     assert seen[-1] == (5, 6)
 
 
-def test_backend_switch_refuses_then_full_sync_reembeds(make_settings, tmp_path: Path,
-                                                        models_dir: Path) -> None:
+def test_backend_switch_refuses_then_full_sync_reembeds(make_settings, tmp_path: Path) -> None:
     settings = make_settings()
+    settings = settings.model_copy(update={"index": settings.index.model_copy(
+        update={"backend": "torch"})})
     first = sync_source(settings, "wiki")
     assert first.ok and first.chunks_embedded == 2
     assert store.indexed_spaces(settings) == {"wiki": store.vector_space(settings)}
 
-    (settings.data_dir / "models").symlink_to(models_dir, target_is_directory=True)
     int8 = settings.model_copy(update={"index": settings.index.model_copy(
         update={"backend": "onnx-int8"})})
     refused = sync_source(int8, "wiki")
@@ -103,3 +103,15 @@ def test_backend_switch_refuses_then_full_sync_reembeds(make_settings, tmp_path:
                              include=["metadatas", "distances"])
     assert found["metadatas"][0][0]["source_id"] == "expenses.md"
     assert found["distances"][0][0] < 0.6  # still cosine distance after the metadata change
+
+
+def test_onnx_export_is_shared_by_every_data_dir(make_settings, tmp_path: Path) -> None:
+    from bot.config import cache_dir
+
+    first, second = make_settings(), make_settings()
+    second.data_dir = tmp_path / "another-data-dir"
+    assert first.index.backend == "onnx"  # the default
+    assert sync_source(first, "wiki").ok and sync_source(second, "wiki").ok
+    exports = list((cache_dir() / "models").glob("*/model.onnx"))
+    assert len(exports) == 1
+    assert not (first.data_dir / "models").exists() and not (second.data_dir / "models").exists()

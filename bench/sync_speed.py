@@ -151,7 +151,7 @@ def main() -> None:
     found = quality(settings, args.questions)
 
     t = full.timings
-    chroma = TIMES["chroma_add_incl_embed"] - t["embed"]
+    chroma = TIMES["chroma_add_incl_embed"] - (t["embed"] - t["embed_upfront"])
     rm = TIMES["record_manager"]
     rest = full.duration_s - t["list"] - t["hash"] - t["chunk"] - t["embed"] - chroma - rm
     pages = full.added

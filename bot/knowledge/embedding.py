@@ -178,5 +178,13 @@ class OnnxEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encoder.encode(texts).tolist()
 
+    def length_order(self, texts: list[str]) -> list[int]:
+        """Indices of `texts`, longest in tokens first: a caller that encodes in slices (sync,
+        for progress) keeps the padding of one global sort. Sorting by characters instead left
+        21% of every batch as padding on the handbook (tokens per character vary with code,
+        URLs and tables), against 3%."""
+        lengths = [len(e.ids) for e in self.encoder.tokenizer.encode_batch(list(texts))]
+        return sorted(range(len(texts)), key=lambda i: -lengths[i])
+
     def embed_query(self, text: str) -> list[float]:
         return self.encoder.encode([text])[0].tolist()

@@ -74,8 +74,8 @@ class _CountingEmbeddings(Embeddings):
     writer threads then compete with the encoder for the cores (measured on the 10.8k-chunk
     handbook, 2 cores: embedding inside sync took 1.23x the raw encode of the same texts; up
     front it is the raw encode). It also encodes each distinct text once (boilerplate repeats
-    across pages), all of them sorted by length so batches carry little padding, in slices of
-    `PROGRESS_SLICE` so that progress moves. Vectors are kept as float32 arrays (10k chunks:
+    across pages), all of them sorted by token length (`length_order`) so batches carry little
+    padding, in slices of `PROGRESS_SLICE` so that progress moves. Vectors are kept as float32 arrays (10k chunks:
     15 MB). A failed sync loses the embedding work, never the index.
     """
 
@@ -83,12 +83,17 @@ class _CountingEmbeddings(Embeddings):
 
     def __init__(self, inner: Embeddings, total: int, progress: Progress | None) -> None:
         self.inner, self.total, self.progress, self.done = inner, total, progress, 0
-        self.seconds = 0.0
+        self.seconds = self.upfront_seconds = 0.0
+        self._lazy = False
         self._cache: dict[str, np.ndarray] = {}
 
     def prefill(self, texts: list[str]) -> None:
         started = time.perf_counter()
-        todo = sorted({t for t in texts if t not in self._cache}, key=len, reverse=True)
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if not todo:
+            return
+        order = getattr(self.inner, "length_order", None)  # by tokens where the backend can
+        todo = [todo[i] for i in order(todo)] if order else sorted(todo, key=len, reverse=True)
         for i in range(0, len(todo), self.PROGRESS_SLICE):
             part = todo[i:i + self.PROGRESS_SLICE]
             vectors = np.asarray(self.inner.embed_documents(part), dtype=np.float32)
@@ -97,8 +102,11 @@ class _CountingEmbeddings(Embeddings):
             if self.progress:
                 self.progress(min(self.done, self.total), self.total)
         self.seconds += time.perf_counter() - started
+        if not self._lazy:
+            self.upfront_seconds = self.seconds
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self._lazy = True
         self.prefill(texts)  # a no-op for texts already embedded
         return [self._cache[t].tolist() for t in texts]
 
@@ -219,6 +227,7 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
         result.chunks_deleted = outcome["num_deleted"]
     result.timings["embed"] = counting.seconds
+    result.timings["embed_upfront"] = counting.upfront_seconds
     result.timings["index_other"] = time.perf_counter() - clock - counting.seconds
     clock = time.perf_counter()
     if removed:

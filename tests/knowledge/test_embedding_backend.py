@@ -74,6 +74,29 @@ def test_counting_embeddings_keep_order_and_embed_duplicates_once() -> None:
     assert seen[-1] == (5, 6)
 
 
+def test_sync_embeds_in_the_backends_token_length_order(models_dir: Path) -> None:
+    onnx = store._embeddings(store.resolve_model_path("all-MiniLM-L6-v2"), 64, "onnx",
+                             str(models_dir))
+    # few characters, many tokens (digits and symbols split) against many characters, few tokens
+    texts = ["a b", "x9-7/3#2=1%5&8", "internationalization", "q"]
+    lengths = [len(e.ids) for e in onnx.encoder.tokenizer.encode_batch(texts)]
+    order = onnx.length_order(texts)
+    assert [lengths[i] for i in order] == sorted(lengths, reverse=True)
+    assert texts[order[0]] == "x9-7/3#2=1%5&8"  # the longest by tokens, not by characters
+
+    class Ordered(_Recorder):
+        def length_order(self, texts):
+            return onnx.length_order(texts)
+
+    inner = Ordered()
+    counting = _CountingEmbeddings(inner, 4, None)
+    counting.prefill(texts + ["q"])
+    assert inner.calls == [[texts[i] for i in order]]  # one distinct pass, token-length order
+    assert counting.embed_documents(["q", "a b"]) == inner.embed_documents(["q", "a b"])
+    assert len(inner.calls) == 2  # served from the prefill (the second call is the check's own)
+    assert counting.upfront_seconds == counting.seconds > 0
+
+
 def test_backend_switch_refuses_then_full_sync_reembeds(make_settings, tmp_path: Path) -> None:
     settings = make_settings()
     settings = settings.model_copy(update={"index": settings.index.model_copy(

@@ -13,8 +13,12 @@ from bot.evaluation import load_cases, run_eval
 
 QUESTIONS = REPO_ROOT / "tests" / "eval" / "demo_questions.jsonl"
 
-FLOORS = {"hit@1": 0.78, "hit@5": 0.96, "mrr": 0.86, "span@4": 0.85, "cited": 0.72,
-          "abstain_ok": 0.20}
+# Measured (onnx backend, score fusion, neighbouring chunks): hit@1 0.870, hit@5 0.992, MRR 0.926,
+# span@4 0.947, cited 0.786, abstain_ok 0.211 (4 of 19), abstain_bad 0.031. abstain_ok was 5 of 19
+# under rank fusion: the fused top passages cover more of a question's rare words, so one more
+# near-miss question now scores as answerable. The floor allows one question either way.
+FLOORS = {"hit@1": 0.84, "hit@5": 0.96, "mrr": 0.90, "span@4": 0.92, "cited": 0.75,
+          "abstain_ok": 0.15}
 CEILINGS = {"abstain_bad": 0.05}
 
 

@@ -13,8 +13,8 @@ is well under a millisecond a query where `BM25Okapi.get_scores` took tens of mi
 
 from __future__ import annotations
 
-import re
 import math
+import re
 import threading
 from collections import Counter
 

@@ -25,7 +25,7 @@ from bot.knowledge import state
 _FOLLOW_UP = re.compile(
     r"^\s*(and|or|but|also|what about|how about|what if|same for|ok(ay)?,? (and|what|how))\b"
     r"|\b(it|its|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
-FOLLOW_UP_MAX_WORDS = 12
+FOLLOW_UP_MAX_WORDS = 12  # a short question in a thread is read together with the previous one
 
 
 def is_follow_up(question: str) -> bool:
@@ -33,7 +33,11 @@ def is_follow_up(question: str) -> bool:
     if len(words) <= 3:
         return True
     return len(words) <= FOLLOW_UP_MAX_WORDS and bool(_FOLLOW_UP.search(question))
-COVERAGE_WEIGHT = 0.3  # chosen with bench/calibrate_abstention.py on the demo questions  # a short question in a thread is read together with the previous one
+
+
+# Weight of the rare-term coverage bonus in the answerability score; chosen with
+# bench/calibrate_abstention.py on the demo questions.
+COVERAGE_WEIGHT = 0.3
 
 
 def check_question(question: str, max_chars: int) -> str:

@@ -138,7 +138,10 @@ def test_feedback_vote_is_stored_and_exports_as_eval_cases(bot, tmp_path, demo_s
     cases = {c["id"]: c for c in map(json.loads, out.read_text().splitlines())}
     assert cases[f"slack-{good}"]["sources"] == ["it/vpn.md"]
     assert cases[f"slack-{bad}"]["review"] is True
-    assert cases[f"slack-{bad}"]["cited_sources"] == ["engineering/incident-process.md"]
+    # a down-voted answer is exported for review with what it cited, in citation order
+    cited_bad = list(dict.fromkeys(c["source_id"] for c in votes[bad]["citations"]))
+    assert cited_bad[0] == "engineering/incident-process.md"
+    assert cases[f"slack-{bad}"]["cited_sources"] == cited_bad
     mine = tmp_path / "mine.jsonl"
     mine.write_text("".join(json.dumps(cases[f"slack-{i}"]) + "\n" for i in (good, bad)))
     result = runner.invoke(cli, ["-c", str(config), "eval", str(mine), "--out",

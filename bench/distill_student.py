@@ -38,7 +38,7 @@ import numpy as np
 
 from bot.answering.pipeline import Pipeline
 from bot.config import load_settings
-from bot.evaluation import load_cases, run_eval
+from bot.evaluation import METRICS, load_cases, run_eval
 from bot.knowledge import store
 from bot.knowledge.embedding import OnnxEncoder, _export_fp32
 
@@ -164,10 +164,9 @@ def main() -> None:
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     print(f"encode of {len(ids):,} chunks: teacher {timings['teacher']:.1f} s, student "
           f"{timings['student']:.1f} s ({timings['student'] / timings['teacher']:.2f}x)")
-    keys = ("hit@1", "hit@5", "mrr", "span@4", "cited", "abstain_ok", "abstain_bad")
-    print(f"{'documents by':<14}" + "".join(f"{k:>12}" for k in keys))
+    print(f"{'documents by':<14}" + "".join(f"{k:>12}" for k in METRICS))
     for name, row in rows.items():
-        print(f"{name:<14}" + "".join(f"{row[k]:>12.3f}" for k in keys))
+        print(f"{name:<14}" + "".join(f"{row[k]:>12.3f}" for k in METRICS))
 
 
 if __name__ == "__main__":

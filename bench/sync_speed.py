@@ -97,6 +97,8 @@ def quality(settings, questions: Path) -> dict:
 
 
 def main() -> None:
+    from bot.evaluation import METRICS
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path,
                         default=REPO_ROOT.parent / "shared/corpora/sourcegraph-handbook")
@@ -174,8 +176,7 @@ def main() -> None:
         (f"retrieval p50 / p95 ({found['questions']} questions)",
          f"{found['p50']:6.1f} / {found['p95']:.1f} ms"),
         (f"eval on {args.questions.name} ({found['answerable']} answerable):", ""),
-        *[(f"  {name}", f"{found[name]:8.3f}") for name in
-          ("hit@1", "hit@5", "mrr", "span@4", "cited", "abstain_ok", "abstain_bad")],
+        *[(f"  {name}", f"{found[name]:8.3f}") for name in METRICS],
         ("  answer latency p50 (retrieve + compose)", f"{found['latency_p50_ms']:6.0f} ms"),
     ]
     for label, value in rows:

@@ -152,7 +152,7 @@ def eval_command(ctx: typer.Context,
                  out: Path = typer.Option(..., "--out", "-o", help="where to write results JSONL"),
                  limit: Optional[int] = typer.Option(None, help="only the first N questions")):
     """Measure answer quality on a question set (hit@k, MRR, span@4, abstention)."""
-    from bot.evaluation import CasesError, load_cases, run_eval
+    from bot.evaluation import METRICS, CasesError, load_cases, run_eval
 
     settings = settings_of(ctx)
     try:
@@ -172,12 +172,9 @@ def eval_command(ctx: typer.Context,
                            on_case=lambda i, n: progress.update(task, completed=i))
     table = Table(title=f"{questions.name}: {summary['questions']} questions "
                         f"({summary['answerable']} answerable)")
-    for key in ("hit@1", "hit@5", "mrr", "span@4", "cited", "abstain_ok", "abstain_bad",
-                "latency_p50_ms"):
+    for key in (*METRICS, "latency_p50_ms"):
         table.add_column(key, justify="right")
-    table.add_row(*(f"{summary[k]:.3f}" if k != "latency_p50_ms" else f"{summary[k]:.0f}"
-                    for k in ("hit@1", "hit@5", "mrr", "span@4", "cited", "abstain_ok",
-                              "abstain_bad", "latency_p50_ms")))
+    table.add_row(*(f"{summary[k]:.3f}" for k in METRICS), f"{summary['latency_p50_ms']:.0f}")
     console.print(table)
     console.print(f"results written to {out}")
 

@@ -5,6 +5,8 @@ Metrics (answerable questions unless stated):
   order, and a hit is an expected page among the first 1 / 5 pages;
 - span@4: the expected answer span appears in one of the top 4 passages;
 - cited: a passage the answer cites contains the span (0 when the bot abstained);
+- quoted: the answer itself (the draft, before the tone stage; citation markers dropped) contains
+  the span: the reader got the fact without opening a source;
 - abstain_ok: unanswerable questions the bot abstained on; abstain_bad: answerable ones it
   abstained on (lower is better).
 Spans are compared after normalising case, whitespace and Markdown emphasis, since the index
@@ -90,6 +92,9 @@ def load_cases(path: Path) -> Cases:
     return cases
 
 
+# The summary's quality metrics, in the order every report prints them.
+METRICS = ("hit@1", "hit@5", "mrr", "span@4", "cited", "quoted", "abstain_ok", "abstain_bad")
+_MARKER = re.compile(r"\s*\[\d+\]")
 _MD_NOISE = re.compile(r"\*\*|__|`|\[|\]\([^)]*\)")
 
 
@@ -117,7 +122,9 @@ def score_case(case: Case, answer: Answer) -> dict:
     in_top4 = bool(span) and any(span in normalise(p.text) for p in answer.retrieved[:4])
     cited = bool(span) and not answer.abstained and any(
         span in normalise(c.passage) for c in answer.citations)
-    return {"rank": rank, "span_top4": in_top4, "cited": cited}
+    quoted = bool(span) and not answer.abstained and span in normalise(
+        _MARKER.sub("", answer.draft or answer.text))
+    return {"rank": rank, "span_top4": in_top4, "cited": cited, "quoted": quoted}
 
 
 def summarise(cases: list[Case], answers: list[Answer], scores: list[dict]) -> dict[str, float]:
@@ -138,6 +145,7 @@ def summarise(cases: list[Case], answers: list[Answer], scores: list[dict]) -> d
         if answerable else float("nan"),
         "span@4": rate(s["span_top4"] for _, _, s in answerable),
         "cited": rate(s["cited"] for _, _, s in answerable),
+        "quoted": rate(s["quoted"] for _, _, s in answerable),
         "abstain_ok": rate(a.abstained for _, a in unanswerable),
         "abstain_bad": rate(a.abstained for _, a, _ in answerable),
         "latency_p50_ms": statistics.median(latencies) if latencies else float("nan"),

@@ -17,11 +17,13 @@ with HANDBOOK_CONFIG); the stored vectors are the teacher's.
 3. Quality: a copy of the index gets the student's vectors and `ragbot eval`'s metrics are
    computed on it and on the original, side by side.
 
-Measured 2026-11-21 (layers 0,1,5; 2 epochs = 336 steps of 32 on 5,391 chunks; 1,101 s to train
-on 2 cores): fidelity 0.880 mean / 0.801 p5 on unseen pages (0.900 on seen ones); the student
-encoded the 10,885 chunks in 132.9 s (teacher: 231 s in `make bench`); on the dev questions
-hit@5 0.915 -> 0.903, MRR 0.791 -> 0.770, span@4 0.806 -> 0.745, cited 0.679 -> 0.648. A drop,
-so the product keeps the full model (see the #8 notes).
+Measured 2026-11-21 with this script (`--config` a handbook config with tone off, the dev
+questions; layers 0,1,5; 2 epochs = 336 steps of 32 on 5,391 chunks; 1,548 s to train on 2
+shared cores): fidelity 0.876 mean / 0.797 p5 on unseen pages (0.901 on seen ones); encode of
+the 10,885 chunks, same run: teacher 253.8 s, student 136.9 s (0.54x); dev questions, teacher
+documents -> student documents: hit@1 0.697 -> 0.679, hit@5 0.915 -> 0.909, MRR 0.791 -> 0.768,
+span@4 0.806 -> 0.745, cited 0.679 -> 0.642. Quality drops, so the product keeps the full model
+(see the #8 notes).
 """
 
 from __future__ import annotations

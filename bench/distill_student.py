@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from bot.answering.pipeline import Pipeline
-from bot.config import load_settings
+from bot.config import cache_dir, load_settings
 from bot.evaluation import METRICS, load_cases, run_eval
 from bot.knowledge import store
-from bot.knowledge.embedding import OnnxEncoder, _export_fp32
+from bot.knowledge.embedding import OnnxEncoder, export_onnx
 
 
 def _teacher_vectors(settings):
@@ -139,11 +139,10 @@ def main() -> None:
                      student)
 
     timings, encoded = {}, {}
-    for name, model in (("teacher", Path(teacher_path)), ("student", student)):
-        onnx = args.out / f"{name}.onnx"
-        if not onnx.exists():
-            _export_fp32(model, onnx)
-        encoder = OnnxEncoder(model, onnx)
+    # the teacher's export is the one every sync on this machine uses (made once, in the cache)
+    for name, model, models_dir in (("teacher", Path(teacher_path), cache_dir() / "models"),
+                                    ("student", student, args.out / "onnx")):
+        encoder = OnnxEncoder(model, export_onnx(model, models_dir, int8=False))
         started = time.perf_counter()
         encoded[name] = encoder.encode(texts)
         timings[name] = time.perf_counter() - started

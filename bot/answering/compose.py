@@ -77,11 +77,10 @@ def end_sentence(text: str) -> str:
 @dataclass(slots=True)
 class _Candidate:
     passage_rank: int
-    position: int
+    position: int  # where `text` sits in its passage
     text: str  # what is quoted
-    context: str  # page title and heading path, embedded in front of the unit
-    answer: str | None = None  # a question unit: the unit after it, quoted in its place
-    answer_position: int = 0
+    context: str  # page title and heading path, embedded in front of `match`
+    match: str  # what is compared with the question: `text`, or for a wiki question the question
     score: float = 0.0
 
 
@@ -105,31 +104,28 @@ def _candidates(passages: list[Passage]) -> list[_Candidate]:
             if key in seen:  # chunk overlap repeats sentences; quote each once
                 continue
             seen.add(key)
-            cand = _Candidate(rank, unit.position, _shorten(unit.text), context)
-            if _is_question(unit.text):
-                following = units[i + 1] if i + 1 < len(units) else None
-                if following is None or _is_question(following.text):
+            quoted = unit
+            if _is_question(unit.text):  # matched as the question, quoted as its answer
+                quoted = units[i + 1] if i + 1 < len(units) else None
+                if quoted is None or _is_question(quoted.text):
                     continue  # a question with no answer after it has nothing to quote
-                cand.answer, cand.answer_position = _shorten(following.text), following.position
-            candidates.append(cand)
+            candidates.append(_Candidate(rank, quoted.position, _shorten(quoted.text), context,
+                                         match=_shorten(unit.text)))
     return candidates
 
 
 def _chosen(ranked: list[_Candidate], max_sentences: int, margin: float) -> list[_Candidate]:
-    """The best `max_sentences` within `margin` of the best, each quoted once, in reading order
-    (a question stands in for its answer at the answer's place)."""
+    """The best `max_sentences` within `margin` of the best, each quoted once (a wiki question
+    and the unit after it both quote that unit), in reading order."""
     best = ranked[0].score
     chosen: list[_Candidate] = []
     quoted: set[str] = set()
     for cand in ranked[:max_sentences]:
         if cand.score < best - margin:
             break
-        text = cand.answer or cand.text
-        if text in quoted:
-            continue
-        quoted.add(text)
-        chosen.append(cand if cand.answer is None else _Candidate(
-            cand.passage_rank, cand.answer_position, cand.answer, cand.context, score=cand.score))
+        if cand.text not in quoted:
+            quoted.add(cand.text)
+            chosen.append(cand)
     chosen.sort(key=lambda c: (c.passage_rank, c.position))
     return chosen
 
@@ -149,12 +145,12 @@ def compose(question: str, question_vector: np.ndarray, passages: list[Passage],
     candidates = _candidates(passages[:max_passages])
     if not candidates:
         return None
-    vectors = np.asarray(embed_many([f"{c.context}: {c.text}" for c in candidates]),
+    vectors = np.asarray(embed_many([f"{c.context}: {c.match}" for c in candidates]),
                          dtype=np.float32)
     similarity = vectors @ question_vector
     terms = set(tokenize(question))
     for cand, sim in zip(candidates, similarity):
-        cand.score = float(sim) + 0.15 * _keyword_overlap(terms, cand.text) - 0.03 * cand.passage_rank
+        cand.score = float(sim) + 0.15 * _keyword_overlap(terms, cand.match) - 0.03 * cand.passage_rank
     ranked = sorted(candidates, key=lambda c: -c.score)
     best = ranked[0].score
     chosen = _chosen(ranked, max_sentences, margin=0.12)

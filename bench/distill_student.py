@@ -41,7 +41,7 @@ import numpy as np
 from bot.answering.pipeline import Pipeline
 from bot.config import cache_dir, load_settings
 from bot.evaluation import METRICS, load_cases, run_eval
-from bot.knowledge import store
+from bot.knowledge import vectors as store
 from bot.knowledge.embedding import OnnxEncoder, export_onnx
 
 

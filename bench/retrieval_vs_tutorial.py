@@ -20,7 +20,7 @@ from bot.answering.pipeline import Pipeline
 from bot.answering.types import Answer, Passage
 from bot.config import REPO_ROOT, parse_settings
 from bot.evaluation import load_cases, score_case
-from bot.knowledge import store
+from bot.knowledge import vectors as store
 from bot.knowledge.sync import build_connector, sync_source
 
 OUT = REPO_ROOT / "bench" / "out"

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.config import REPO_ROOT, parse_settings
-from bot.knowledge import store
+from bot.knowledge import vectors as store
 from bot.knowledge.chunking import chunk_document
 from bot.knowledge.sync import _list, build_connector, sync_source
 

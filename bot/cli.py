@@ -53,8 +53,12 @@ def _main(ctx: typer.Context,
 
 
 def run_syncs(settings: Settings, names: list[str], full: bool, show_progress: bool = True):
-    from bot.knowledge.sync import SyncInProgressError, sync_source
+    """Sync through `Index.sync`, so failure alerts are raised and cleared as for scheduled and
+    /ragadmin syncs."""
+    from bot.knowledge.index import Index
+    from bot.knowledge.sync import SyncInProgressError
 
+    index = Index(settings)
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
@@ -62,8 +66,8 @@ def run_syncs(settings: Settings, names: list[str], full: bool, show_progress: b
         for name in names:
             task = progress.add_task(f"{name}: embedding", total=None)
             try:
-                results.append(sync_source(
-                    settings, name, full=full,
+                results.append(index.sync(
+                    name, full=full,
                     progress=lambda done, total, t=task: progress.update(t, completed=done,
                                                                          total=total)))
             except SyncInProgressError as exc:
@@ -180,11 +184,8 @@ def eval_command(ctx: typer.Context,
 
 
 def interactive_session(settings: Settings) -> None:
-    from bot.knowledge import state, store
     from bot.terminal import chat
 
-    engine = store.engine(settings)
-    state.create_schema(engine)
     names = [s.name for s in settings.sources if s.enabled]
     if names:  # an incremental sync is a no-op when nothing changed, so always start fresh
         err.print("Syncing sources...")
@@ -250,14 +251,14 @@ def status(ctx: typer.Context,
     """Per source: health, last success, last error, next scheduled run, size, staleness."""
     from rich.markup import escape
 
-    from bot.knowledge.scheduler import scheduler_pid
-    from bot.knowledge.status import source_status, until
+    from bot.knowledge.index import Index
+    from bot.knowledge.status import until
     from bot.timefmt import ago
 
-    settings = settings_of(ctx)
-    rows, pid = source_status(settings), scheduler_pid(settings)
+    index = Index(settings_of(ctx))
+    rows, holder = index.status(), index.scheduler_holder()
     if as_json:
-        print(json.dumps({"scheduler_pid": pid, "sources": [r.to_json() for r in rows]}, indent=2))
+        print(json.dumps({"scheduler": holder, "sources": [r.to_json() for r in rows]}, indent=2))
         return
     table = Table(title="Sources")  # staleness is "last success"; --json has it in seconds
     for col in ("source", "health", "last success", "next run", "documents", "chunks",
@@ -275,7 +276,7 @@ def status(ctx: typer.Context,
                       str(r.chunks), r.schedule or "on demand", error)
     console.print(table, highlight=False)
     if any(r.schedule and r.enabled for r in rows):
-        console.print(f"scheduler: running (pid {pid})" if pid else
+        console.print(f"scheduler: running ({escape(holder)})" if holder else
                       "scheduler: [yellow]not running[/yellow] (`ragbot serve` or `ragbot "
                       "scheduler` runs it)", highlight=False)
 
@@ -307,9 +308,9 @@ def scheduler_command(ctx: typer.Context):
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    run_forever(settings, stop, on_standby=lambda pid: err.print(
-        f"another process (pid {pid or '?'}) runs the scheduler for {settings.data_dir}; "
-        "standing by to take over when it stops", highlight=False))
+    run_forever(settings, stop, on_standby=lambda holder: err.print(
+        f"another process ({holder or '?'}) runs the scheduler; standing by to take over when "
+        "it stops", highlight=False))
 
 
 feedback_app = typer.Typer(no_args_is_help=True, help="Votes people gave answers in Slack.")
@@ -320,13 +321,11 @@ app.add_typer(feedback_app, name="feedback")
 def feedback_export(ctx: typer.Context,
                     out: Path = typer.Option(..., "--out", "-o", help="cases JSONL to write")):
     """Write the votes as `ragbot eval` cases (down-voted answers marked for review)."""
-    from bot import store as app_store
-    from bot.feedback import export_cases
-    from bot.knowledge import store
+    from bot.knowledge.index import Index
+    from bot.slack import records
+    from bot.slack.vote_cases import export_cases
 
-    engine = store.engine(settings_of(ctx))
-    app_store.create_schema(engine)
-    ready, review = export_cases(app_store.votes(engine), out)
+    ready, review = export_cases(records.votes(Index(settings_of(ctx)).engine), out)
     console.print(f"{ready + review} case(s) written to {out}: {ready} ready, {review} marked "
                   "for review (down-voted: fill in `sources`/`answer`, then drop `review`)")
 

@@ -26,6 +26,8 @@ DEFAULT_CONFIG = REPO_ROOT / "config" / "ragbot.yaml"
 ENV_OVERRIDES = {
     "RAGBOT_CONFIG": "path of the config file (default: config/ragbot.yaml)",
     "RAGBOT_DATA_DIR": "overrides `data_dir`",
+    "RAGBOT_DATABASE_URL": "overrides `database_url` (postgresql://user:password@host/db keeps "
+                           "the password out of the YAML)",
     "RAGBOT_CACHE_DIR": "where ONNX exports of the embedding model are kept, shared by every "
                         "data_dir (default: $XDG_CACHE_HOME/ragbot or ~/.cache/ragbot)",
     "SLACK_BOT_TOKEN": "bot token (xoxb-...)",
@@ -92,7 +94,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.schedule import cron_trigger
+            from bot.knowledge.triggers import cron_trigger
 
             cron_trigger(value, "UTC")  # ValueError says which field is wrong
         return value
@@ -101,7 +103,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_quiet_hours(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.schedule import parse_quiet_hours
+            from bot.knowledge.triggers import parse_quiet_hours
 
             parse_quiet_hours(value)
         return value
@@ -270,6 +272,9 @@ class SchedulerConfig(_Section):
                                       "source has failed this many times in a row")
     run_in_serve: bool = Field(True, description="false when a separate `ragbot scheduler` "
                                "worker does the syncing")
+    lease_s: float = Field(30.0, ge=3, le=3600, description="the one scheduler (and each "
+                           "running sync) holds a lease in the database renewed every third of "
+                           "this; when its process dies, another takes over within this time")
 
     @field_validator("timezone")
     @classmethod
@@ -294,6 +299,8 @@ class RagvsftConfig(_Section):
 
 class Settings(_Section):
     data_dir: ConfigPath = Path(".ragbot")
+    database_url: str | None = Field(None, description="postgresql://... puts every table in "
+                                     "PostgreSQL (several replicas); default: SQLite in data_dir")
     sources: list[SourceConfig] = []
     index: IndexConfig = IndexConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
@@ -315,6 +322,15 @@ class Settings(_Section):
                 raise ValueError(f"two sources are named {source.name!r}; names must be unique")
             seen.add(source.name)
         return sources
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from bot.knowledge.db import check_url
+
+        return check_url(value)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -356,6 +372,14 @@ def parse_settings(data: dict[str, Any], base_dir: Path, origin: str = "<config>
     override = os.environ.get("RAGBOT_DATA_DIR")
     if override:
         settings.data_dir = Path(override).expanduser().resolve()
+    url = os.environ.get("RAGBOT_DATABASE_URL", "").strip()
+    if url:
+        from bot.knowledge.db import check_url
+
+        try:
+            settings.database_url = check_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"RAGBOT_DATABASE_URL: {exc}") from None
     return settings
 
 

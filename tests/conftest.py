@@ -8,6 +8,7 @@ own small one instead of touching this.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,60 @@ def demo_pipeline(demo_settings: Settings):
     from bot.answering.pipeline import Pipeline
 
     return Pipeline(demo_settings)
+
+
+# -- real servers for the scale-out tests (tests/servers.py) ----------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a PostgreSQL server: TEST_POSTGRES_URL (.ci/run), else one started here."""
+    from tests.servers import Postgres, unavailable
+
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        url = server.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        server.stop()
+        unavailable(f"PostgreSQL could not be started: {exc}")
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest):
+    """A fresh, empty database on the server for one test, dropped after it."""
+    import re
+    import uuid
+
+    from tests.servers import create_database, drop_database
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    url = create_database(postgres_server, name)
+    yield url
+    drop_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session")
+def chroma_server_url(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a `chroma run` server: TEST_CHROMA_URL (.ci/run), else one started here."""
+    from tests.servers import Chroma, unavailable
+
+    url = os.environ.get("TEST_CHROMA_URL")
+    if url:
+        yield url
+        return
+    server = Chroma(tmp_path_factory.mktemp("chroma") / "data")
+    try:
+        url = server.start()
+    except (OSError, RuntimeError) as exc:
+        unavailable(f"the chroma server could not be started: {exc}")
+    try:
+        yield url
+    finally:
+        server.stop()

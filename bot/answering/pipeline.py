@@ -101,7 +101,7 @@ class Pipeline:
         cfg = self.settings
         retriever = self.retriever
         counts = state.page_counts(retriever.engine)
-        index_time = _index_time(retriever.engine)
+        index_time = retriever.index.last_success()
         if not counts:
             return Answer(question, text="", abstained=True, reason=NO_INDEX,
                           index_updated_at=index_time)
@@ -166,11 +166,6 @@ def _fill_updated(engine, passages: list[Passage]) -> None:
     for p in passages:
         row = rows.get(p.page_key)
         p.updated_at = row.updated_at if row else None
-
-
-def _index_time(engine):
-    runs = [r for r in state.recent_runs(engine, limit=50) if r["status"] == "ok"]
-    return max((r["finished_at"] for r in runs), default=None)
 
 
 def _nearest_pages(passages: list[Passage], n: int = 3) -> list[Passage]:

@@ -19,19 +19,22 @@ import numpy as np
 from bot.answering.lexical import LexicalCache, tokenize
 from bot.answering.types import Passage
 from bot.config import Settings
-from bot.knowledge import state, store
+from bot.knowledge import state
+from bot.knowledge.index import Index
 from bot.knowledge.chunking import passage_text
 
 
 class Retriever:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, index: Index | None = None) -> None:
         self.settings = settings
-        self.embeddings = store.embeddings(settings)
-        self.collection = store.chroma_client(settings).get_or_create_collection(
-            settings.index.collection, metadata={"hnsw:space": "cosine"})
-        self.engine = store.engine(settings)
-        state.create_schema(self.engine)
+        self.index = index or Index(settings)
+        self.collection = self.index.collection
+        self.engine = self.index.engine
         self._lexical = LexicalCache()
+
+    @property
+    def embeddings(self):
+        return self.index.embeddings  # loaded by the first question, not by opening the index
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)

@@ -25,15 +25,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
-from bot.knowledge import state, store
+from bot.knowledge import state
 
 log = logging.getLogger("ragbot.alerts")
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
-_metadata = MetaData()
+metadata = MetaData()
 sync_alerts = Table(
-    "sync_alerts", _metadata,
+    "sync_alerts", metadata,
     Column("source", String(64), primary_key=True),
     Column("streak_start_run", Integer, nullable=False),
     Column("failures", Integer, nullable=False),
@@ -48,10 +48,6 @@ class Streak:
     failures: int  # consecutive failed runs since the last success
     first_run: int | None  # id of the first of them
     last_error: str | None
-
-
-def create_schema(engine: Engine) -> None:
-    _metadata.create_all(engine)
 
 
 def failure_streak(engine: Engine, source: str) -> Streak:
@@ -89,12 +85,14 @@ def post_to_admin_channel(settings: Settings, text: str) -> None:
     client.chat_postMessage(channel=channel, text=text, unfurl_links=False, unfurl_media=False)
 
 
-def check(settings: Settings, source: str, notify: Notify = post_to_admin_channel) -> str | None:
+def check(settings: Settings, source: str, notify: Notify = post_to_admin_channel, *,
+          engine: Engine | None = None) -> str | None:
     """After a run of `source` finished: send the streak alert or the recovery note if one is
     due. Returns "alert", "recovered" or None (nothing to say). Never raises for Slack errors."""
-    engine = store.engine(settings)
-    state.create_schema(engine)
-    create_schema(engine)
+    if engine is None:
+        from bot.knowledge.index import Index
+
+        engine = Index(settings).engine
     threshold = settings.scheduler.alert_after_failures
     streak = failure_streak(engine, source)
     with engine.connect() as conn:
@@ -155,6 +153,5 @@ def _send(settings: Settings, notify: Notify, text: str) -> bool:
 
 def outstanding(engine: Engine) -> set[str]:
     """Sources with an alert sent and no recovery yet."""
-    create_schema(engine)
     with engine.connect() as conn:
         return set(conn.execute(select(sync_alerts.c.source)).scalars())

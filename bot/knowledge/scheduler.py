@@ -1,47 +1,41 @@
-"""Scheduled syncs: APScheduler 3.x with its jobs in `ragbot.sqlite`.
+"""Scheduled syncs: which jobs exist (matched to the config) and which process runs them.
 
 Where it runs: inside `ragbot serve` (`start_scheduler`, unless `scheduler.run_in_serve: false`)
-or alone as `ragbot scheduler` (`run_forever`) for deployments that keep embedding work away from
-the bot. Only one scheduler per data dir runs at a time: it holds `locks/scheduler.lock`, and a
-second one stands by (the CLI) or does without (serve). APScheduler 3.x cannot share one job store
-between two running schedulers: both would fire every job.
+or alone as `ragbot scheduler` (`run_forever`). Exactly one scheduler runs per database, across
+processes and hosts: it holds the `scheduler` lease (bot/knowledge/leases.py), renewed every
+third of `scheduler.lease_s`; every other candidate stands by and takes over within `lease_s` of
+the holder stopping or dying. APScheduler 3.x cannot share one job store between two running
+schedulers: both would fire every job.
 
 Constraints and why:
-- Jobs live in a `SQLAlchemyJobStore` on the app database, so schedules, next run times and
-  paused state survive restarts. The store pickles a job's trigger and arguments and refers to
-  its function by import path: the job function is the module-level `run_scheduled_sync`, its
-  arguments are plain strings (a settings reference, the source name).
+- Jobs live in a `SQLAlchemyJobStore` on the app database (PostgreSQL for several hosts), so
+  schedules, next run times and paused state survive restarts and are one for all replicas. The
+  store pickles a job's trigger and arguments and refers to its function by import path: the job
+  function is the module-level `run_scheduled_sync`, its arguments plain strings.
 - `coalesce=True`, `max_instances=1` and `misfire_grace_time=scheduler.misfire_grace_s`: runs
-  missed while the process was down collapse into one (dropped if later than the grace time), and
-  a sync still running when its next run comes up makes that run be skipped, never queued. One
+  missed while no scheduler ran collapse into one (dropped if later than the grace time), and a
+  sync still running when its next run comes up makes that run be skipped, never queued. One
   worker thread: embedding is CPU-bound, two syncs at once only compete for the same cores.
-- The per-source lock in sync.py keeps two processes (say, `ragbot sync` and this worker) from
-  syncing one source at once; a scheduled run that finds the source locked is recorded as a
-  "skipped" run and is no error, so it never feeds a failure alert.
-- `sync_jobs` matches the jobs to the config: a job whose schedule is unchanged is left as it is
-  (its next run time and paused state stay; re-adding it would restart an interval on every
-  restart), a changed schedule is rescheduled and keeps its paused state, and jobs of sources
-  that lost their schedule (or were disabled) are removed.
-- `pause`/`resume` from a process that does not run the scheduler (a bot while a separate worker
-  schedules) write the job store directly; the worker sees the change within `HEARTBEAT_S`
-  (APScheduler only re-reads its stores when it wakes, and a heartbeat job keeps it waking).
-- Config changes reach a running scheduler on restart (jobs are matched to the config then).
+- A run is `Index.sync` (alerts included); a source already syncing elsewhere (its `sync:` lease
+  is held) is recorded as a "skipped" run, which never feeds a failure alert.
+- `sync_jobs` matches the jobs to the config: an unchanged schedule is left as it is (its next
+  run time and paused state stay), a changed one is rescheduled and keeps its paused state, and
+  jobs of sources that lost their schedule (or were disabled) are removed.
+- Pause/resume (`Index.pause`) write the job store from any process; the running scheduler sees
+  the change within `HEARTBEAT_S` (APScheduler only re-reads its stores when it wakes, and a
+  heartbeat job keeps it waking).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_START
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,47 +43,40 @@ from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.knowledge import alerts, state, store
-from bot.knowledge.schedule import build_trigger, describe
-from bot.knowledge.sync import Progress, SyncInProgressError, SyncResult, sync_source
+from bot.knowledge.index import (JOB_PREFIX, SCHEDULER_LEASE, Index, JobState,  # noqa: F401
+                                 ScheduleError, job_id)
+from bot.knowledge.leases import Lease
+from bot.knowledge.migrations import JOBS_TABLE
+from bot.knowledge.triggers import build_trigger, describe
 
 log = logging.getLogger("ragbot.scheduler")
 
-JOB_PREFIX = "sync:"
-JOBS_TABLE = "apscheduler_jobs"
 HEARTBEAT_S = 30.0
 STANDBY_POLL_S = 5.0
-SKIPPED = "skipped"
 
 # Settings by reference, for job functions: a job stores only `settings_ref(settings)`.
 _settings: dict[str, Settings] = {}
-# The scheduler this process runs, per data dir, with its lock's file descriptor.
-_running: dict[str, tuple[BaseScheduler, int]] = {}
+# The scheduler this process runs, per database URL, with the lease it holds.
+_running: dict[str, tuple[BaseScheduler, Lease]] = {}
 _running_lock = threading.RLock()
 
 
-class ScheduleError(ValueError):
-    """A scheduling request that cannot be met (the source has no schedule)."""
+class SharedEngineJobStore(SQLAlchemyJobStore):
+    """The stock store on ragbot's engine: its table comes from the migrations (start creates
+    nothing), and shutdown leaves the engine alone (the process keeps using it)."""
 
+    def __init__(self, engine) -> None:
+        super().__init__(engine=engine, tablename=JOBS_TABLE)
 
-@dataclass(frozen=True)
-class JobState:
-    source: str
-    schedule: str  # the job's description ("every 30m (UTC)")
-    next_run: datetime | None  # None while paused
-    paused: bool
-
-
-class _SharedEngineJobStore(SQLAlchemyJobStore):
-    """The stock store, except that shutdown leaves the engine alone: it is ragbot's shared
-    engine (`store.engine`), which the bot keeps using after a scheduler stops."""
+    def start(self, scheduler, alias) -> None:
+        BaseJobStore.start(self, scheduler, alias)
 
     def shutdown(self) -> None:
         pass
 
 
-def job_id(source: str) -> str:
-    return f"{JOB_PREFIX}{source}"
+def now(settings: Settings) -> datetime:
+    return datetime.now(ZoneInfo(settings.scheduler.timezone))
 
 
 def settings_ref(settings: Settings) -> str:
@@ -107,13 +94,6 @@ def _settings_for(ref: str) -> Settings:
     return _settings[ref]
 
 
-def _job_store(settings: Settings) -> _SharedEngineJobStore:
-    engine = store.engine(settings)
-    job_store = _SharedEngineJobStore(engine=engine, tablename=JOBS_TABLE)
-    job_store.jobs_t.create(engine, checkfirst=True)
-    return job_store
-
-
 def _heartbeat() -> None:
     """Does nothing: being due makes APScheduler wake and re-read the job store."""
 
@@ -124,13 +104,10 @@ def build_scheduler(settings: Settings, background: bool = True) -> BaseSchedule
     On start it matches its jobs to the config (`sync_jobs`) before running any, so
     `scheduler.start()` (or `start(paused=True)`) is all a caller needs.
     """
-    engine = store.engine(settings)
-    state.create_schema(engine)
-    alerts.create_schema(engine)
     _settings[settings_ref(settings)] = settings
     cls = BackgroundScheduler if background else BlockingScheduler
     scheduler = cls(
-        jobstores={"default": _job_store(settings), "memory": MemoryJobStore()},
+        jobstores={"default": Index(settings).job_store(), "memory": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(1), "heartbeat": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": settings.scheduler.misfire_grace_s},
@@ -197,6 +174,22 @@ def sync_jobs(scheduler: BaseScheduler, settings: Settings) -> dict[str, list[st
     return done
 
 
+def ensure_jobs(index: Index) -> None:
+    """Match the stored jobs to the config without running anything (a scheduler started
+    paused over the same store, for a pause of a job no scheduler has made yet)."""
+    scheduler = build_scheduler(index.settings, background=True)
+    scheduler.start(paused=True)  # starts the job stores and runs `sync_jobs`
+    scheduler.shutdown(wait=False)
+
+
+def wake(index: Index) -> None:
+    """Make this process's scheduler (if it runs one) re-read its job store now."""
+    with _running_lock:
+        running = _running.get(index.url)
+    if running is not None:
+        running[0].wakeup()
+
+
 # --- the job ------------------------------------------------------------------------------------
 
 def run_scheduled_sync(settings_reference: str, source: str) -> None:
@@ -207,222 +200,109 @@ def run_scheduled_sync(settings_reference: str, source: str) -> None:
     except ConfigError as exc:
         log.warning("scheduled sync of %r not run: %s", source, exc)
         return
-    run_sync(settings, source, trigger="schedule")
+    Index(settings).sync(source, trigger="schedule")
 
 
-def run_sync(settings: Settings, source: str, *, full: bool = False, trigger: str = "schedule",
-             notify: alerts.Notify = alerts.post_to_admin_channel,
-             progress: Progress | None = None) -> SyncResult | None:
-    """One sync, with failure alerts. A source already syncing elsewhere is recorded as a
-    skipped run and returns None (for `trigger="schedule"`) or raises SyncInProgressError."""
-    try:
-        result = sync_source(settings, source, full=full, trigger=trigger, progress=progress)
-    except SyncInProgressError as exc:
-        if trigger != "schedule":
-            raise
-        record_skipped(settings, source, trigger, str(exc))
-        log.info("scheduled sync of %r skipped: %s", source, exc)
-        return None
-    if result.ok:
-        log.info("synced %r: %s in %.1fs", source, result.counts(), result.duration_s)
-    else:
-        log.warning("sync of %r failed: %s", source, result.error)
-    try:
-        alerts.check(settings, source, notify)
-    except Exception:  # noqa: BLE001 - alert bookkeeping must never fail the job
-        log.exception("could not check failure alerts for %r", source)
-    return result
-
-
-def record_skipped(settings: Settings, source: str, trigger: str, reason: str) -> None:
-    engine = store.engine(settings)
-    run = state.start_run(engine, source, full=False, trigger=trigger)
-    state.finish_run(engine, run, status=SKIPPED, counts={}, error=reason)
-
-
-def run_now(settings: Settings, source: str, full: bool = False, *,
-            trigger: str = "manual", progress: Progress | None = None) -> SyncResult:
-    """Sync `source` now, in the calling thread (call it from a worker thread or a Bolt lazy
-    listener, never before an ack). Runs whether or not the source's schedule is paused; failure
-    alerts apply as for scheduled runs. Raises SyncInProgressError when it is already syncing
-    (in any process) and ConfigError for an unknown source."""
-    settings.source(source)
-    result = run_sync(settings, source, full=full, trigger=trigger, progress=progress)
-    if result is None:  # only scheduled runs become skipped runs; kept for type checkers
-        raise SyncInProgressError(f"source {source!r} is already syncing")
-    return result
-
-
-# --- reading and changing jobs from any process -------------------------------------------------
-
-def job_states(settings: Settings) -> dict[str, JobState]:
-    """source -> its job, read from the job store (no scheduler needed)."""
-    jobs = {}
-    for job in _job_store(settings).get_all_jobs():
-        if job.id.startswith(JOB_PREFIX):
-            name = job.id.removeprefix(JOB_PREFIX)
-            jobs[name] = JobState(name, job.name, job.next_run_time, job.next_run_time is None)
-    return jobs
-
-
-def next_run(settings: Settings, source: str) -> datetime | None:
-    """When `source` syncs next by schedule; None if paused, unscheduled, or never scheduled
-    (no scheduler has run since the schedule was configured)."""
-    settings.source(source)
-    job = job_states(settings).get(source)
-    return job.next_run if job else None
-
-
-@contextmanager
-def _control(settings: Settings) -> Iterator[BaseScheduler]:
-    """This process's running scheduler, or a paused one over the same store for one change."""
-    with _running_lock:
-        running = _running.get(str(settings.data_dir))
-    if running is not None:
-        yield running[0]
-        return
-    scheduler = build_scheduler(settings, background=True)
-    scheduler.start(paused=True)  # starts the job stores and matches jobs to config; runs nothing
-    try:
-        yield scheduler
-    finally:
-        scheduler.shutdown(wait=False)
-
-
-def _scheduled(settings: Settings, source: str) -> None:
-    config = settings.source(source)  # ConfigError names the known sources
-    if config.schedule is None or not config.enabled:
-        raise ScheduleError(f"source {source!r} has no schedule to pause or resume"
-                            + ("" if config.enabled else " (it is disabled)")
-                            + "; add e.g. `schedule: {every: 30m}` to it in the config")
-
-
-def pause(settings: Settings, source: str) -> None:
-    """Stop scheduled runs of `source` until `resume`; persisted in the job store."""
-    _scheduled(settings, source)
-    with _control(settings) as scheduler:
-        scheduler.pause_job(job_id(source), jobstore="default")
-    log.info("scheduled syncs of %r paused", source)
-
-
-def resume(settings: Settings, source: str) -> datetime | None:
-    """Resume scheduled runs of `source`; returns its next run time."""
-    _scheduled(settings, source)
-    with _control(settings) as scheduler:
-        job = scheduler.resume_job(job_id(source), jobstore="default")
-    log.info("scheduled syncs of %r resumed", source)
-    return job.next_run_time if job else None
-
-
-# --- running it ----------------------------------------------------------------------------------
-
-def _take_lock(settings: Settings) -> int | None:
-    """The scheduler lock's fd, or None when another scheduler (any process) holds it."""
-    lock_dir = settings.data_dir / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / "scheduler.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
-
-
-def scheduler_pid(settings: Settings) -> int | None:
-    """The pid of the live process running the scheduler for this data dir, if any.
-
-    Read from the pid the holder wrote into the lock file (cleared on a clean stop), not by
-    probing the lock: a probe holds the lock for an instant and could make a scheduler that
-    starts at that moment believe another one runs.
-    """
-    path = settings.data_dir / "locks" / "scheduler.lock"
-    try:
-        pid = int(path.read_text().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None  # the holder crashed; its lock went with it
-    except PermissionError:
-        pass  # alive, another user's
-    return pid
-
-
-def start_scheduler(settings: Settings) -> BackgroundScheduler | None:
-    """Start the background scheduler in this process (what `ragbot serve` calls).
-
-    Returns None, having logged why, when `scheduler.run_in_serve` is false or another process
-    already runs the scheduler for this data dir. Stop it with `scheduler.shutdown()`.
-    """
-    if not settings.scheduler.run_in_serve:
-        log.info("scheduler not started here (scheduler.run_in_serve is false)")
-        return None
-    return _start(settings)
-
+# --- which process runs it ------------------------------------------------------------------------
 
 def _start(settings: Settings, announce: bool = True) -> BackgroundScheduler | None:
-    key = str(settings.data_dir)
+    """Take the scheduler lease and start the scheduler; None when another process holds it."""
+    index = Index(settings)
+    key = index.url
     with _running_lock:
         if key in _running:
             return _running[key][0]  # type: ignore[return-value]
-        fd = _take_lock(settings)
-        if fd is None:
-            (log.warning if announce else log.debug)(
-                "scheduler not started here: another process (pid %s) runs it for %s",
-                scheduler_pid(settings) or "?", settings.data_dir)
-            return None
         scheduler = build_scheduler(settings, background=True)
+        lease = Lease(index.engine, SCHEDULER_LEASE, settings.scheduler.lease_s,
+                      on_lost=lambda: scheduler.shutdown(wait=False))
+        if not lease.try_acquire():
+            (log.warning if announce else log.debug)(
+                "scheduler not started here: %s runs it", index.scheduler_holder() or "another "
+                "process")
+            return None
 
         def on_shutdown(_event) -> None:
             with _running_lock:
                 if _running.get(key, (None,))[0] is scheduler:
                     del _running[key]
-            os.ftruncate(fd, 0)  # no pid: nobody runs it
-            os.close(fd)  # releases the lock
+            lease.release()
 
         scheduler.add_listener(on_shutdown, EVENT_SCHEDULER_SHUTDOWN)
         try:
             scheduler.start()
         except BaseException:
-            os.close(fd)
+            lease.release()
             raise
-        # Registered only once started: pause/resume use it, and a stopped APScheduler cannot
-        # see the jobs in its stores.
-        _running[key] = (scheduler, fd)
-    scheduled = job_states(settings)
-    log.info("scheduler started: %d scheduled source(s)%s", len(scheduled),
+        # Registered only once started: `wake` uses it.
+        _running[key] = (scheduler, lease)
+    scheduled = index.schedules()
+    log.info("scheduler started (%s): %d scheduled source(s)%s", lease.holder, len(scheduled),
              "".join(f"; {j.source}: {'paused' if j.paused else j.next_run}" for j in
                      scheduled.values()))
     return scheduler
 
 
+def _poll_s(settings: Settings) -> float:
+    return min(STANDBY_POLL_S, settings.scheduler.lease_s / 3)
+
+
+class Standby:
+    """`ragbot serve`'s scheduler: runs it when this process holds the lease, else stands by
+    on a daemon thread and takes over when the holder stops or dies (within `lease_s`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="ragbot-scheduler")
+        self.scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> "Standby":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        announced = False
+        while not self._stop.is_set():
+            if self.scheduler is None or not self.scheduler.running:
+                try:
+                    self.scheduler = _start(self.settings, announce=not announced)
+                except Exception:  # noqa: BLE001 - the database may be down: try again
+                    log.exception("could not start the scheduler; retrying")
+                announced = True
+            self._stop.wait(_poll_s(self.settings))
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._stop.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+
+
+def start_scheduler(settings: Settings) -> Standby | None:
+    """Run the scheduler in this process when it can (what `ragbot serve` calls): at once if no
+    other process runs it, else as soon as that one stops. None when `scheduler.run_in_serve` is
+    false. Stop it with `.shutdown()`."""
+    if not settings.scheduler.run_in_serve:
+        log.info("scheduler not started here (scheduler.run_in_serve is false)")
+        return None
+    return Standby(settings).start()
+
+
 def run_forever(settings: Settings, stop: threading.Event, *,
-                on_standby=lambda pid: None) -> None:
+                on_standby=lambda holder: None) -> None:
     """`ragbot scheduler`: run the scheduler until `stop` is set, then wait for a running sync.
 
-    While another process holds the scheduler lock this stands by, polling every
-    `STANDBY_POLL_S`, and takes over when that process stops (`on_standby(pid)` is called once).
+    While another process holds the scheduler lease this stands by, polling, and takes over when
+    that process stops (`on_standby(holder)` is called once). If this process loses the lease
+    (it stalled past `lease_s`), it stands by again.
     """
     scheduler = None
     announced = False
     while not stop.is_set():
-        scheduler = _start(settings, announce=False)
-        if scheduler is not None:
-            break
-        if not announced:
-            on_standby(scheduler_pid(settings))
-            announced = True
-        stop.wait(STANDBY_POLL_S)
-    if scheduler is None:
-        return
-    try:
-        while not stop.wait(1.0):  # a timed wait, so signal handlers run promptly
-            pass
-    finally:
+        if scheduler is None or not scheduler.running:
+            scheduler = _start(settings, announce=False)
+            if scheduler is None and not announced:
+                on_standby(Index(settings).scheduler_holder())
+                announced = True
+        stop.wait(1.0 if scheduler is not None else _poll_s(settings))  # timed: signals run
+    if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=True)

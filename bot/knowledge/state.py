@@ -1,4 +1,5 @@
-"""ragbot's own bookkeeping about the index, beside the record manager in `ragbot.sqlite`.
+"""ragbot's own bookkeeping about the index, beside the record manager in the database
+(tables made by bot/knowledge/migrations.py).
 
 - `pages`: one row per indexed page: its content hash (so an unchanged page costs one hash and no
   chunking or embedding), and its title/url/updated time. The updated time lives here, not in
@@ -68,10 +69,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
-
-
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Per-source sync status: the data behind `ragbot status` and `/ragadmin` (renderers only format).
 
 Health, in order of precedence:
-- "syncing": a run is in progress right now (its run row says running and the source lock is
-  held; a "running" row whose lock is free was interrupted, e.g. the process was killed);
+- "syncing": a run is in progress right now (its run row says running and the source's sync
+  lease is held; a "running" row whose lease lapsed was interrupted, e.g. the process was killed);
 - "disabled": `enabled: false` in the config;
 - "paused": its schedule is paused (`ragbot scheduler` pause / `/ragadmin`);
 - "failing": the latest finished run failed (runs "skipped" because another process was
@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.knowledge import alerts, scheduler, state, store
-from bot.knowledge.schedule import describe
-from bot.knowledge.sync import is_syncing
+from bot.knowledge import alerts, state
+from bot.knowledge.index import Index
+from bot.knowledge.triggers import describe
 
 HEALTHS = ("ok", "failing", "never synced", "paused", "syncing", "disabled")
 
@@ -76,33 +76,31 @@ def _latest(engine, source: str, *statuses: str) -> dict | None:
     return row
 
 
-def source_status(settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
+def source_status(index: Index | Settings, now: datetime | None = None) -> list[SourceStatus]:
     """One SourceStatus per configured source, in config order."""
+    index = index if isinstance(index, Index) else Index(index)
+    settings = index.settings
     now = now or datetime.now(timezone.utc)
-    engine = store.engine(settings)
-    state.create_schema(engine)
+    engine = index.engine
     counts = state.page_counts(engine)
-    jobs = scheduler.job_states(settings)
+    jobs = index.schedules()
     alerted = alerts.outstanding(engine)
     result = []
     for source in settings.sources:
         name = source.name
         latest = _latest(engine, name)
         latest_real = _latest(engine, name, "running", "ok", "failed")  # skipped runs aside
-        last_ok = _latest(engine, name, "ok")
         last_failed = _latest(engine, name, "failed")
         streak = alerts.failure_streak(engine, name)
-        # Probe the lock only when a run row says it is running (a probe holds the lock for an
-        # instant; a sync starting in that instant would be turned away).
         syncing = bool(latest_real and latest_real["status"] == "running"
-                       and is_syncing(settings, name))
+                       and index.is_syncing(name))
         run_status = latest["status"] if latest else None
         if run_status == "running" and not syncing:
             run_status = "interrupted"
         scheduled = source.enabled and source.schedule is not None
         job = jobs.get(name) if scheduled else None
         paused = bool(job and job.paused)
-        last_success = last_ok["finished_at"] if last_ok else None
+        last_success = index.last_success(name)
         if syncing:
             health = "syncing"
         elif not source.enabled:

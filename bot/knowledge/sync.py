@@ -13,13 +13,14 @@ Order of operations, and why:
 `full=True` re-reads and re-chunks every page and lets `index()` reconcile with cleanup="full"
 inside this source's record-manager namespace: anything of this source not seen is removed.
 
-A per-source file lock means two processes (the bot and a `ragbot scheduler` worker) never sync the
-same source at once; the second gets `SyncInProgressError` at once instead of waiting.
+A per-source lease in the database (`sync:<source>`, bot/knowledge/leases.py) means two processes,
+on one host or several (the bot and a `ragbot scheduler` worker, two replicas), never sync the same
+source at once; the second gets `SyncInProgressError` at once instead of waiting. Call it through
+`Index.sync`, which adds the failure alerts.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import time
@@ -30,10 +31,11 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langchain_core.indexing import index
+from langchain_core.indexing import index as langchain_index
 
 from bot.config import Settings, SourceConfig
-from bot.knowledge import state, store
+from bot.knowledge import leases, state, vectors
+from bot.knowledge.index import Index
 from bot.knowledge.chunking import CHUNKER_VERSION, chunk_document
 from connectors.base import ConnectorContext, ConnectorError, SkippedItem, SourceDocument
 from connectors.registry import connector_class
@@ -81,8 +83,17 @@ class _CountingEmbeddings(Embeddings):
 
     PROGRESS_SLICE = 256
 
-    def __init__(self, inner: Embeddings, total: int, progress: Progress | None) -> None:
-        self.inner, self.total, self.progress, self.done = inner, total, progress, 0
+    @property
+    def inner(self) -> Embeddings:
+        if not hasattr(self._inner, "embed_documents"):
+            self._inner = self._inner()
+        return self._inner
+
+    def __init__(self, inner: Embeddings | Callable[[], Embeddings], total: int,
+                 progress: Progress | None) -> None:
+        # A callable is called on the first text to embed: a sync with nothing new to embed
+        # never loads the model.
+        self._inner, self.total, self.progress, self.done = inner, total, progress, 0
         self.seconds = 0.0  # all embedding of this sync
         self.upfront_seconds = 0.0  # the part done by `prefill`
         self._cache: dict[str, np.ndarray] = {}
@@ -104,8 +115,8 @@ class _CountingEmbeddings(Embeddings):
         todo = [todo[i] for i in order(todo)] if order else sorted(todo, key=len, reverse=True)
         for i in range(0, len(todo), self.PROGRESS_SLICE):
             part = todo[i:i + self.PROGRESS_SLICE]
-            vectors = np.asarray(self.inner.embed_documents(part), dtype=np.float32)
-            self._cache.update(zip(part, vectors))
+            embedded = np.asarray(self.inner.embed_documents(part), dtype=np.float32)
+            self._cache.update(zip(part, embedded))
             self.done += len(part)
             if self.progress:
                 self.progress(min(self.done, self.total), self.total)
@@ -118,26 +129,20 @@ class _CountingEmbeddings(Embeddings):
 
 
 @contextmanager
-def source_lock(settings: Settings, source: str) -> Iterator[None]:
-    lock_dir = settings.data_dir / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / f"{source}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+def source_lock(settings: Settings, source: str, index: Index | None = None) -> Iterator[None]:
+    """Hold the `sync:<source>` lease (renewed while the sync runs) or raise at once."""
+    index = index or Index(settings)
+    lease = leases.Lease(index.engine, f"sync:{source}", settings.scheduler.lease_s)
+    if not lease.try_acquire():
+        raise SyncInProgressError(f"source {source!r} is already syncing")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncInProgressError(f"source {source!r} is already syncing") from None
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lease.release()
 
 
 def is_syncing(settings: Settings, source: str) -> bool:
-    try:
-        with source_lock(settings, source):
-            return False
-    except SyncInProgressError:
-        return True
+    return Index(settings).is_syncing(source)
 
 
 def build_connector(settings: Settings, source: SourceConfig):
@@ -167,8 +172,9 @@ def _list(connector: Any) -> list[SourceDocument]:
     return list(docs.values())
 
 
-def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress: Progress | None):
-    engine = store.engine(settings)
+def _sync(index: Index, source: SourceConfig, result: SyncResult, progress: Progress | None):
+    settings = index.settings
+    engine = index.engine
     clock = time.perf_counter()
     connector = build_connector(settings, source)
     try:
@@ -211,9 +217,9 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
 
     clock = time.perf_counter()
     force = _check_space(settings, source.name, bool(known), result.full)
-    manager = store.record_manager(settings, source.name)
-    counting = _CountingEmbeddings(store.embeddings(settings), len(to_index), progress)
-    vectors = store.vector_store(settings, embedding=counting)
+    manager = index.record_manager(source.name)
+    counting = _CountingEmbeddings(lambda: index.embeddings, len(to_index), progress)
+    store = index.vector_store(embedding=counting)
     result.timings["open"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if to_index or result.full:
@@ -224,9 +230,11 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
             c.metadata["source_id"]) is None]
         counting.prefill(fresh)
         # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
-        outcome = index(to_index, manager, vectors, cleanup="full" if result.full else "incremental",
-                        source_id_key="source_id", key_encoder="sha256", force_update=force,
-                        batch_size=max(2048, settings.index.embed_batch_size * 4))
+        outcome = langchain_index(to_index, manager, store,
+                                  cleanup="full" if result.full else "incremental",
+                                  source_id_key="source_id", key_encoder="sha256",
+                                  force_update=force,
+                                  batch_size=max(2048, settings.index.embed_batch_size * 4))
         result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
         result.chunks_deleted = outcome["num_deleted"]
     result.timings["embed"] = counting.seconds
@@ -236,13 +244,13 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     if removed:
         keys = manager.list_keys(group_ids=removed)
         if keys:
-            vectors.delete(keys)
+            store.delete(keys)
             manager.delete_keys(keys)
         result.chunks_deleted += len(keys)
     result.deleted = len(removed)
     state.save_pages(engine, source.name, rows, removed)
     if to_index or result.full:
-        store.record_space(settings, source.name)
+        vectors.record_space(settings, source.name)
     if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
         state.bump_generation(engine)
     result.timings["finish"] = time.perf_counter() - clock
@@ -257,14 +265,14 @@ def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> 
     """
     from bot.knowledge.embedding import vector_space
 
-    current = store.vector_space(settings)
-    recorded = store.indexed_spaces(settings).get(source)
+    current = vectors.vector_space(settings)
+    recorded = vectors.indexed_spaces(settings).get(source)
     if recorded is None and indexed:  # indexed before spaces were recorded: torch was all there was
         recorded = vector_space(settings.index.embedding_model, "torch")
     if recorded is None or recorded == current:
         return False
     if not full:
-        raise store.EmbeddingMismatchError(
+        raise vectors.EmbeddingMismatchError(
             f"source {source!r} was embedded as {recorded!r} but index.embedding_model/backend "
             f"now give {current!r}; vectors of the two cannot be mixed. Run `ragbot sync "
             f"--source {source} --full` to re-embed it (or set the backend back).")
@@ -272,21 +280,22 @@ def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> 
 
 
 def sync_source(settings: Settings, name: str, *, full: bool = False, trigger: str = "manual",
-                progress: Progress | None = None) -> SyncResult:
-    """Sync one source; never raises for a source failure (see `SyncResult.error`).
+                progress: Progress | None = None, index: Index | None = None) -> SyncResult:
+    """Sync one source; never raises for a source failure (see `SyncResult.error`). No alerts:
+    `Index.sync` is the entry point that adds them.
 
     Raises `SyncInProgressError` when the source is already syncing, and `ConfigError` for an
     unknown source name.
     """
     source = settings.source(name)
     result = SyncResult(source=name, full=full)
-    engine = store.engine(settings)
-    state.create_schema(engine)
-    with source_lock(settings, name):
+    index = index or Index(settings)
+    engine = index.engine
+    with source_lock(settings, name, index):
         run_id = state.start_run(engine, name, full=full, trigger=trigger)
         started = time.monotonic()
         try:
-            _sync(settings, source, result, progress)
+            _sync(index, source, result, progress)
             result.ok = True
         except ConnectorError as exc:
             result.error = str(exc)

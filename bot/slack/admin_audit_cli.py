@@ -8,15 +8,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import store
 from bot.config import Settings
-from bot.knowledge import store as knowledge_store
+from bot.knowledge.index import Index
+from bot.slack import records as store
 
 
 def audit_rows(settings: Settings, limit: int) -> list[dict]:
-    engine = knowledge_store.engine(settings)
-    store.create_schema(engine)
-    rows = store.audit_log(engine, limit=limit)
+    rows = store.audit_log(Index(settings).engine, limit=limit)
     for row in rows:
         for key in ("at", "finished_at"):
             row[key] = row[key].isoformat() if row[key] else None

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Settings, SourceConfig
-from bot.knowledge.schedule import describe
+from bot.knowledge.triggers import describe
 from bot.knowledge.status import SourceStatus, span, until
 from bot.knowledge.sync import SyncResult
 from bot.slack.admin_commands import SUMMARY, USAGE, UsageError

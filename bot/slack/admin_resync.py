@@ -7,11 +7,11 @@ Threading, and why not the Answerer's pool or a Bolt lazy listener:
   of its own (`ragbot-resync`), and resyncs started from Slack run one at a time
   (`_one_at_a_time`): embedding is CPU-bound, two at once only compete for the same cores, which
   is also why the scheduler has a single worker.
-- The sync itself is `scheduler.run_now`: the same path as scheduled runs and `ragbot sync`
-  (per-source file lock, `sync_runs` row with trigger "admin", failure alerts).
+- The sync itself is `Index.sync`: the same path as scheduled runs and `ragbot sync`
+  (per-source lease, `sync_runs` row with trigger "admin", failure alerts).
 - "Already syncing" is answered without starting anything: at once when this bot has the source
-  in hand (queued or running), otherwise by the source lock when the run starts (a scheduled run
-  or `ragbot sync` in any process holds it); `run_now` then raises and no run row is written.
+  in hand (queued or running), otherwise by the source lease when the run starts (a scheduled run
+  or `ragbot sync` in any process holds it); `Index.sync` then raises and no run row is written.
 - A resync cut short by a restart (daemon thread) leaves a run row that `status` shows as
   "interrupted"; the next sync of the source redoes it.
 
@@ -36,7 +36,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.config import Settings
-from bot.knowledge import scheduler
+from bot.knowledge.index import Index
 from bot.knowledge.sync import SyncInProgressError
 from bot.slack import admin_blocks
 
@@ -214,8 +214,8 @@ class Resyncs:
                     self._clock() - started), replace=True)
 
         try:
-            result = scheduler.run_now(job.settings, name, job.full, trigger="admin",
-                                       progress=progress)
+            result = Index(job.settings).sync(name, full=job.full, trigger="admin",
+                                              progress=progress)
         except SyncInProgressError:
             return admin_blocks.Outcome(name, busy=True)
         except Exception:  # noqa: BLE001 - one source's trouble must not stop the others

@@ -39,11 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import store
 from bot.answering.pipeline import Pipeline, check_question
 from bot.answering.types import QuestionError
 from bot.config import Settings
-from bot.knowledge import store as knowledge_store
+from bot.knowledge.index import Index
+from bot.slack import records as store
 from bot.slack import blocks
 from bot.slack.incoming import Question
 from bot.slack.scope import DIRECT_MESSAGE, Conversation, allowed_sources
@@ -59,8 +59,7 @@ class Answerer:
                  model_slots: int = 1, max_pending: int = 200) -> None:
         self.settings = settings
         self.pipeline = pipeline
-        self.engine = knowledge_store.engine(settings)
-        store.create_schema(self.engine)
+        self.engine = Index(settings).engine
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragbot-answer")
         self._model = threading.BoundedSemaphore(model_slots)
         self._slots = threading.BoundedSemaphore(max_pending)

@@ -1,13 +1,14 @@
-"""The Slack app's own tables, in the one SQLite file every part of ragbot shares.
+"""The Slack app's own tables, in the one database every part of ragbot shares.
 
-Same engine as the index bookkeeping (`bot.knowledge.store.engine(settings)`: `ragbot.sqlite`,
-WAL), so a deployment still backs up one file. One table per concern; later concerns (audit log,
-job store) add their own tables here or beside this module, never columns on these:
+Same engine as the index bookkeeping (`Index(settings).engine`: SQLite `ragbot.sqlite` in data_dir,
+or PostgreSQL for several replicas); the tables are made by bot/knowledge/migrations.py. One table
+per concern:
 
 - `seen_events`: keys of events already taken (`ev:<event_id>`, `msg:<channel>:<ts>`). Slack
   redelivers an event it thinks was not acknowledged (X-Slack-Retry-Num, up to 3 times) and may
   deliver one message twice (`app_mention` and `message.*`); the primary key makes "first claim
-  wins" atomic across threads and processes, and the rows survive a restart.
+  wins" atomic across threads, processes and replicas (an INSERT, never a read-then-write), and
+  the rows survive a restart.
 - `threads`: threads the bot answered in, with the questions asked so far (the follow-up history).
 - `answers`: what the bot posted (question, text, draft, citations), so a vote can be stored
   with it.
@@ -93,10 +94,6 @@ admin_audit = Table(
     Column("result", Text, nullable=False),
     Column("finished_at", DateTime(timezone=True)),
 )
-
-
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
 
 
 def claim(engine: Engine, *keys: str) -> bool:

@@ -30,10 +30,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import store
 from bot.config import Settings
 from bot.knowledge import state
-from bot.knowledge import store as knowledge_store
+from bot.knowledge.index import Index
+from bot.slack import records as store
 from bot.slack.answerer import Answerer
 from bot.slack.ragvsft import tree_problem
 from bot.slack.scope import check_scopes
@@ -57,19 +57,18 @@ def make_client(token: str, base_url: str | None = None) -> WebClient:
 
 
 def health(settings: Settings, answerer: Answerer | None = None) -> dict[str, Any]:
-    engine = knowledge_store.engine(settings)
-    counts = state.page_counts(engine)
+    index = Index(settings)
+    counts = state.page_counts(index.engine)
     now = datetime.now(timezone.utc)
     sources: dict[str, Any] = {}
     for source in settings.sources:
-        runs = state.recent_runs(engine, source.name, limit=20)
-        last_ok = next((r["finished_at"] for r in runs if r["status"] == "ok"), None)
+        runs = state.recent_runs(index.engine, source.name, limit=1)
+        last_ok = index.last_success(source.name)
         pages, chunks = counts.get(source.name, (0, 0))
         sources[source.name] = {"visibility": source.visibility, "pages": pages, "chunks": chunks,
                                 "last_sync": runs[0]["status"] if runs else None,
                                 "synced_at": last_ok.isoformat() if last_ok else None}
-    synced = [datetime.fromisoformat(s["synced_at"]) for s in sources.values() if s["synced_at"]]
-    newest = max(synced, default=None)
+    newest = index.last_success()
     return {"status": "ok",
             "index": {"synced_at": newest.isoformat() if newest else None,
                       "age_s": round((now - newest).total_seconds()) if newest else None,
@@ -190,10 +189,7 @@ def serve_forever(settings: Settings, http: bool, port: int, host: str = "127.0.
     from bot.answering.pipeline import Pipeline
     from bot.slack.app import build_app
 
-    engine = knowledge_store.engine(settings)
-    state.create_schema(engine)
-    store.create_schema(engine)
-    store.prune_seen(engine)
+    store.prune_seen(Index(settings).engine)  # opens (and migrates) the database
     pipeline = Pipeline(settings)
     log.info("loading models")
     pipeline.warm_up()
@@ -207,7 +203,7 @@ def serve_forever(settings: Settings, http: bool, port: int, host: str = "127.0.
               + (" and SLACK_API_URL" if os.environ.get("SLACK_API_URL") else ""))
     from bot.knowledge.scheduler import start_scheduler
 
-    scheduler = start_scheduler(settings)  # None: run_in_serve is false, or it runs elsewhere
+    scheduler = start_scheduler(settings)  # None: run_in_serve is false; else runs or stands by
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if http:

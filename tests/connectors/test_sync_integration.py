@@ -16,7 +16,8 @@ import git
 import pytest
 
 from bot.config import Settings, parse_settings
-from bot.knowledge import state, store
+from bot.knowledge import state
+from bot.knowledge.index import Index
 from bot.knowledge.sync import sync_source
 from tests.connectors.fakes import (ConfluencePage, FakeConfluence, FakeGitHub, FakeNotion,
                                     FakeSite, iso)
@@ -149,7 +150,7 @@ class GitHubScenario(Scenario):
 
 
 def chunks(settings: Settings) -> dict[str, list[str]]:
-    found = store.vector_store(settings).get(where={"source": "src"})
+    found = Index(settings).vector_store().get(where={"source": "src"})
     by_page: dict[str, list[str]] = {}
     for text, meta in zip(found["documents"], found["metadatas"]):
         by_page.setdefault(meta["source_id"], []).append(text)
@@ -187,4 +188,4 @@ def test_sync_reembeds_edits_removes_deletions_and_survives_a_broken_listing(
     third = sync_source(settings, "src")
     assert not third.ok and third.error
     assert chunks(settings) == after
-    assert set(state.page_rows(store.engine(settings), "src")) == {ids["a"], ids["c"]}
+    assert set(state.page_rows(Index(settings).engine, "src")) == {ids["a"], ids["c"]}

@@ -28,7 +28,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     yield
-    for sched, _fd in list(scheduler._running.values()):  # a failed test must not leak one
+    for sched, _lease in list(scheduler._running.values()):  # a failed test must not leak one
         sched.shutdown(wait=True)
 
 

@@ -9,7 +9,8 @@ import socket
 
 import pytest
 
-from bot.knowledge import alerts, store
+from bot.knowledge import alerts
+from bot.knowledge.index import Index
 from bot.knowledge.scheduler import run_scheduled_sync
 from bot.knowledge.sync import source_lock
 from tests.knowledge.conftest import write_pages
@@ -42,13 +43,13 @@ def test_one_alert_per_streak_and_a_recovery_note(make_settings, slack, tmp_path
     assert "*wiki* failed 3 times in a row" in alert["text"]
     assert "does not exist" in alert["text"]  # the last error, from the connector
     assert slack.calls[0].headers["Authorization"] == "Bearer xoxb-test"
-    assert alerts.outstanding(store.engine(settings)) == {"wiki"}
+    assert alerts.outstanding(Index(settings).engine) == {"wiki"}
 
     write_pages(tmp_path / "wiki")
     scheduled_runs(settings, 2)  # recovers: one note, then silence while healthy
     posts = slack.wait_posts(2, timeout=10)
     assert len(posts) == 2 and "*wiki* synced again after 6 failed run(s)" in posts[1]["text"]
-    assert alerts.outstanding(store.engine(settings)) == set()
+    assert alerts.outstanding(Index(settings).engine) == set()
 
     shutil.rmtree(tmp_path / "wiki")  # a new streak alerts again
     scheduled_runs(settings, 3)
@@ -81,7 +82,7 @@ def test_a_slack_error_is_logged_and_retried_on_the_next_failure(make_settings, 
     with caplog.at_level(logging.ERROR, logger="ragbot.alerts"):
         scheduled_runs(settings, 1)
     assert "could not send the sync alert" in caplog.text
-    assert alerts.outstanding(store.engine(settings)) == set()  # not marked as sent
+    assert alerts.outstanding(Index(settings).engine) == set()  # not marked as sent
 
     monkeypatch.setenv("SLACK_API_URL", slack.base_url)
     scheduled_runs(settings, 2)  # the next failure sends it; the one after does not repeat it
@@ -98,4 +99,4 @@ def test_without_slack_the_alert_goes_to_the_log(make_settings, tmp_path, caplog
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if "failed 2 times in a row" in w]) == 1
     assert "SLACK_BOT_TOKEN is not set" in caplog.text
-    assert alerts.outstanding(store.engine(settings)) == {"wiki"}
+    assert alerts.outstanding(Index(settings).engine) == {"wiki"}

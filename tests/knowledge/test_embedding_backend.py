@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.knowledge import store
+from bot.knowledge import vectors as store
 from bot.knowledge.embedding import length_sorted_batches
 from bot.knowledge.sync import _CountingEmbeddings, sync_source
 

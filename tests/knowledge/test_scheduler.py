@@ -9,15 +9,27 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import inspect, select
 
-from bot.knowledge import scheduler, state, store
-from bot.knowledge.scheduler import (ScheduleError, build_scheduler, job_id, next_run, pause,
-                                     resume, run_forever, run_now, run_scheduled_sync,
+from bot.knowledge import leases, scheduler, state
+from bot.knowledge.index import Index, ScheduleError, job_id
+from bot.knowledge.scheduler import (build_scheduler, run_forever, run_scheduled_sync,
                                      start_scheduler, sync_jobs)
 from bot.knowledge.sync import SyncInProgressError, source_lock
 
 
 def runs(settings) -> list[dict]:
-    return list(reversed(state.recent_runs(store.engine(settings), limit=50)))
+    return list(reversed(state.recent_runs(Index(settings).engine, limit=50)))
+
+
+def next_run(settings, source):
+    return Index(settings).next_run(source)
+
+
+def pause(settings, source):
+    return Index(settings).pause(source)
+
+
+def resume(settings, source):
+    return Index(settings).resume(source)
 
 
 @pytest.fixture
@@ -48,7 +60,7 @@ def test_jobs_live_in_the_app_database_with_safe_defaults(make_settings, paused_
     assert job.func is run_scheduled_sync and job.args == (str(settings.config_path), "wiki")
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 600)
     assert job.name == "every 30m, jitter 60s (UTC)"
-    assert "apscheduler_jobs" in inspect(store.engine(settings)).get_table_names()
+    assert "apscheduler_jobs" in inspect(Index(settings).engine).get_table_names()
     assert (settings.data_dir / "ragbot.sqlite").exists()
     before = next_run(settings, "wiki")
     assert before is not None
@@ -110,15 +122,15 @@ def test_a_locked_source_is_recorded_as_skipped_not_failed(make_settings) -> Non
         for _ in range(4):
             run_scheduled_sync(str(settings.config_path), "wiki")
         with pytest.raises(SyncInProgressError):
-            run_now(settings, "wiki")
+            Index(settings).sync("wiki")
     recorded = runs(settings)
     assert [(r["status"], r["trigger"]) for r in recorded] == [("skipped", "schedule")] * 4
     assert "already syncing" in recorded[0]["error"]
 
 
-def test_run_now_syncs_and_records_the_trigger(make_settings) -> None:
+def test_index_sync_syncs_and_records_the_trigger(make_settings) -> None:
     settings = make_settings({"wiki": {}})
-    result = run_now(settings, "wiki", trigger="admin")
+    result = Index(settings).sync("wiki", trigger="admin")
     assert result.ok and result.added == 2
     assert [(r["status"], r["trigger"]) for r in runs(settings)] == [("ok", "admin")]
 
@@ -136,14 +148,15 @@ def test_worker_runs_a_due_job_and_a_second_scheduler_stands_aside(make_settings
     worker.start()
     try:
         deadline = time.monotonic() + 10
-        while str(settings.data_dir) not in scheduler._running and time.monotonic() < deadline:
+        url = Index(settings).url
+        while url not in scheduler._running and time.monotonic() < deadline:
             time.sleep(0.05)
-        sched, _fd = scheduler._running[str(settings.data_dir)]
-        assert scheduler.scheduler_pid(settings) is not None
-        # The serve process's start_scheduler sees the lock: it does without.
-        assert start_scheduler(settings.model_copy()) is sched  # same process: the same one
-        other = settings.model_copy(update={"scheduler": settings.scheduler})
-        assert scheduler._take_lock(other) is None  # another process could not take it
+        sched, lease = scheduler._running[url]
+        assert Index(settings).scheduler_holder() == lease.holder
+        # The serve process's standby finds it running in this process: the same one.
+        assert scheduler._start(settings.model_copy()) is sched
+        engine = Index(settings).engine
+        assert not leases.acquire(engine, "scheduler", "another-host:1:x", 30)  # held
 
         pause(settings, "wiki")  # through the running scheduler (it wakes up for the change)
         assert sched.get_job(job_id("wiki")).next_run_time is None
@@ -165,8 +178,8 @@ def test_worker_runs_a_due_job_and_a_second_scheduler_stands_aside(make_settings
         stop.set()
         worker.join(timeout=30)
     assert not worker.is_alive()
-    assert str(settings.data_dir) not in scheduler._running
-    assert scheduler.scheduler_pid(settings) is None  # released: a standby could take over
-    with store.engine(settings).connect() as conn:
+    assert url not in scheduler._running
+    assert Index(settings).scheduler_holder() is None  # released: a standby could take over
+    with Index(settings).engine.connect() as conn:
         table = state.sync_runs
         assert conn.execute(select(table.c.trigger)).scalars().all() == ["schedule"]

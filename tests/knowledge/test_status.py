@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from bot import cli
 from bot.cli import app
-from bot.knowledge import state, store
-from bot.knowledge.scheduler import build_scheduler, pause, run_scheduled_sync
+from bot.knowledge import state
+from bot.knowledge.index import Index
+from bot.knowledge.scheduler import build_scheduler, run_scheduled_sync
 from bot.knowledge.status import source_status, span, until
 from bot.knowledge.sync import source_lock, sync_source
 
@@ -28,13 +29,13 @@ def test_each_health_with_its_details(make_settings, tmp_path) -> None:
     sched = build_scheduler(settings)
     sched.start(paused=True)  # creates the jobs, runs nothing
     sched.shutdown()
-    pause(settings, "held")
+    Index(settings).pause("held")
 
     assert sync_source(settings, "good").ok
     shutil.rmtree(tmp_path / "broken")
     for _ in range(2):
         run_scheduled_sync(str(settings.config_path), "broken")
-    engine = store.engine(settings)
+    engine = Index(settings).engine
     state.start_run(engine, "busy", full=False, trigger="manual")
 
     later = datetime.now(timezone.utc) + timedelta(hours=3)
@@ -100,7 +101,7 @@ def test_cli_status_table_and_json(make_settings, tmp_path, monkeypatch) -> None
     out = runner.invoke(app, ["--config", str(settings.config_path), "status", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
-    assert data["scheduler_pid"] is None
+    assert data["scheduler"] is None
     assert [(s["name"], s["health"]) for s in data["sources"]] == [("wiki", "never synced"),
                                                                    ("docs", "failing")]
     assert "does not exist" in data["sources"][1]["last_error"]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, parse_settings
-from bot.knowledge import state, store
+from bot.knowledge import state
+from bot.knowledge.index import Index
 from bot.knowledge.sync import SyncInProgressError, source_lock, sync_source
 
 PAGES = {
@@ -28,7 +29,7 @@ def setup(tmp_path: Path) -> tuple[Settings, Path]:
 
 
 def chunk_ids(settings: Settings) -> dict[str, set[str]]:
-    found = store.vector_store(settings).get(where={"source": "wiki"})
+    found = Index(settings).vector_store().get(where={"source": "wiki"})
     by_page: dict[str, set[str]] = {}
     for cid, meta in zip(found["ids"], found["metadatas"]):
         by_page.setdefault(meta["source_id"], set()).add(cid)
@@ -57,7 +58,7 @@ def test_changing_one_file_reembeds_only_its_chunks(setup):
     assert result.chunks_embedded == 1 and result.chunks_deleted == 1
     assert after["vpn.md"] == before["vpn.md"] and after["it/laptops.md"] == before["it/laptops.md"]
     assert after["pto.md"] != before["pto.md"]
-    texts = store.vector_store(settings).get(ids=list(after["pto.md"]))["documents"]
+    texts = Index(settings).vector_store().get(ids=list(after["pto.md"]))["documents"]
     assert "30 days" in texts[0]
 
 
@@ -68,7 +69,7 @@ def test_deleting_a_file_removes_its_chunks_and_page_row(setup):
     result = sync_source(settings, "wiki")
     assert result.ok and result.deleted == 1 and result.chunks_deleted == 2
     assert "vpn.md" not in chunk_ids(settings)
-    assert "vpn.md" not in state.page_rows(store.engine(settings), "wiki")
+    assert "vpn.md" not in state.page_rows(Index(settings).engine, "wiki")
 
 
 def test_a_missing_folder_fails_the_sync_and_deletes_nothing(setup):
@@ -79,7 +80,7 @@ def test_a_missing_folder_fails_the_sync_and_deletes_nothing(setup):
     result = sync_source(settings, "wiki")
     assert not result.ok and "does not exist" in result.error
     assert chunk_ids(settings) == before
-    run = state.recent_runs(store.engine(settings), "wiki", limit=1)[0]
+    run = state.recent_runs(Index(settings).engine, "wiki", limit=1)[0]
     assert run["status"] == "failed" and "does not exist" in run["error"]
 
 
@@ -97,7 +98,7 @@ def test_an_empty_listing_never_wipes_the_source_unless_full(setup):
 def test_full_resync_removes_orphans_and_keeps_the_rest(setup):
     settings, docs = setup
     sync_source(settings, "wiki")
-    state.drop_source_pages(store.engine(settings), "wiki")  # forget what we knew about pages
+    state.drop_source_pages(Index(settings).engine, "wiki")  # forget what we knew about pages
     (docs / "pto.md").unlink()
     result = sync_source(settings, "wiki", full=True)
     assert result.ok and result.chunks_embedded == 0  # unchanged chunks are not re-embedded
@@ -121,5 +122,5 @@ def test_another_source_is_untouched_by_a_full_sync(setup, tmp_path):
         {"name": "other", "type": "folder", "path": str(other)}]}, tmp_path)
     assert sync_source(both, "wiki").ok and sync_source(both, "other").ok
     assert sync_source(both, "wiki", full=True).ok
-    found = store.vector_store(both).get(where={"source": "other"})
+    found = Index(both).vector_store().get(where={"source": "other"})
     assert len(found["ids"]) == 1

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, ScheduleConfig, parse_settings
-from bot.knowledge.schedule import build_trigger, cron_trigger, crontab_days
+from bot.knowledge.triggers import build_trigger, cron_trigger, crontab_days
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

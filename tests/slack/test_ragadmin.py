@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot import store
+from bot.slack import records as store
 from bot.cli import app as cli_app
 from bot.config import load_settings
 from bot.knowledge import scheduler, state
-from bot.knowledge import store as knowledge_store
+from bot.knowledge import vectors
+from bot.knowledge.index import Index
 from bot.knowledge.sync import source_lock, sync_source
-from bot.slack import admin_resync
 from tests.slack.admin_helpers import copy_tree, start_admin_bot, write_admin_config
 from tests.slack.helpers import all_text
 
@@ -37,7 +37,7 @@ def admin_bot(fake_slack):
     yield start
     for bot in started:
         bot.stop()
-    for sched, _fd in list(scheduler._running.values()):
+    for sched, _lease in list(scheduler._running.values()):
         sched.shutdown(wait=True)
 
 
@@ -60,11 +60,11 @@ def synced_config(synced_template, tmp_path):
 def runs_of(settings) -> list[dict]:
     """Every sync run, newest first (call it once the bot has made its tables: after
     `wait_audit`, or on a synced tree)."""
-    return state.recent_runs(knowledge_store.engine(settings), limit=100)
+    return state.recent_runs(Index(settings).engine, limit=100)
 
 
 def audit_rows(settings) -> list[dict]:
-    return store.audit_log(knowledge_store.engine(settings), limit=100)
+    return store.audit_log(Index(settings).engine, limit=100)
 
 
 def wait_audit(settings, n: int = 1, timeout: float = 30.0) -> list[dict]:
@@ -145,8 +145,8 @@ def test_admin_status_sources_and_history(synced_config, admin_bot):
 
 def test_resync_after_a_deleted_file_removes_its_chunks(synced_config, admin_bot):
     bot = admin_bot(synced_config)
-    engine = knowledge_store.engine(bot.settings)
-    collection = knowledge_store.chroma_client(bot.settings).get_collection("admintest")
+    engine = Index(bot.settings).engine
+    collection = vectors.chroma_client(bot.settings).get_collection("admintest")
     before = collection.get(where={"source_id": "people/payroll.md"})["ids"]
     assert before
     (synced_config.parent / "handbook" / "people" / "payroll.md").unlink()
@@ -199,14 +199,14 @@ def test_a_source_this_bot_is_resyncing_is_not_queued_twice(synced_config, admin
     bot = admin_bot(synced_config)
     runs = len(runs_of(bot.settings))
     started, gate = threading.Event(), threading.Event()
-    real_run_now = scheduler.run_now
+    real_sync = Index.sync
 
-    def held_run_now(settings, name, full=False, **kw):
+    def held_sync(index, name, **kw):
         started.set()
         assert gate.wait(20)
-        return real_run_now(settings, name, full, **kw)
+        return real_sync(index, name, **kw)
 
-    monkeypatch.setattr(admin_resync.scheduler, "run_now", held_run_now)
+    monkeypatch.setattr(Index, "sync", held_sync)
     first = bot.command("resync handbook")
     assert started.wait(10)
     second = bot.command("resync handbook")
@@ -231,13 +231,13 @@ def test_pause_and_resume_persist_across_a_restart(tmp_path, admin_bot):
     first.stop()
 
     second = admin_bot(config)  # a restart: same config, same data dir
-    assert scheduler.job_states(second.settings)["handbook"].paused
+    assert Index(second.settings).schedules()["handbook"].paused
     status = all_text(second.responses(second.command("status"))[0])
     assert ":double_vertical_bar: *handbook* — paused" in status and "schedule paused" in status
     resumed = all_text(second.responses(second.command("resume handbook"))[0])
     assert "Scheduled syncs of *handbook* resumed; next run in 29 minutes" in resumed \
         or "resumed; next run in 30 minutes" in resumed
-    assert not scheduler.job_states(second.settings)["handbook"].paused
+    assert not Index(second.settings).schedules()["handbook"].paused
 
     no_schedule = all_text(second.responses(second.command("pause notes"))[0])
     assert "has no schedule to pause or resume" in no_schedule and "schedule:" in no_schedule
@@ -294,5 +294,5 @@ def test_ragbot_audit_prints_the_log(tmp_path, admin_bot):
     assert table.exit_code == 0, table.output
     assert "/ragadmin help" in table.output and OUTSIDER in table.output
     assert "refused" in table.output
-    with knowledge_store.engine(bot.settings).connect() as conn:
+    with Index(bot.settings).engine.connect() as conn:
         assert len(conn.execute(select(store.admin_audit)).all()) == 2

@@ -102,9 +102,9 @@ def test_wiki_text_that_would_ping_is_neutralised(bot):
 def test_feedback_vote_is_stored_and_exports_as_eval_cases(bot, tmp_path, demo_settings):
     from typer.testing import CliRunner
 
-    from bot import store
+    from bot.slack import records as store
     from bot.cli import app as cli
-    from bot.knowledge.store import engine
+    from bot.knowledge.index import Index
     from tests.fake_slack.signing import block_action
 
     ids = []
@@ -124,7 +124,7 @@ def test_feedback_vote_is_stored_and_exports_as_eval_cases(bot, tmp_path, demo_s
     bot.fake.wait_for(lambda: len(bot.fake.calls_to("chat.postEphemeral")) >= 2)
     thanks = {c.params["user"]: c.params for c in bot.fake.calls_to("chat.postEphemeral")}
     assert thanks["U0ALICE"]["channel"] == c1 and "recorded" in thanks["U0ALICE"]["text"]
-    votes = {v["answer_id"]: v for v in store.votes(engine(demo_settings))}
+    votes = {v["answer_id"]: v for v in store.votes(Index(demo_settings).engine)}
     assert votes[good]["vote"] == "up" and votes[good]["user"] == "U0ALICE"
     assert votes[good]["question"] == "how do I reset my VPN token?"
     assert votes[good]["citations"][0]["source_id"] == "it/vpn.md" and votes[good]["answer"]

@@ -6,8 +6,8 @@ These use `StubPipeline` (instant answers): what they check is the Slack layer, 
 import re
 import time
 
-from bot import store
-from bot.knowledge.store import engine
+from bot.slack import records as store
+from bot.knowledge.index import Index
 from tests.fake_slack import BOT_ID, BOT_USER_ID
 from tests.fake_slack.signing import event_callback, mention, message
 from tests.slack.helpers import StubPipeline, all_text
@@ -70,7 +70,7 @@ def test_seen_events_survive_a_restart(bot_factory, fake_slack):
 def test_own_and_other_bots_messages_and_edits_are_ignored(bot_factory, demo_settings):
     bot = bot_factory(answers=StubPipeline())
     thread = "1700000000.000100"
-    store.add_thread_question(engine(demo_settings), "C0LOOP", thread, "how do I reset my VPN?")
+    store.add_thread_question(Index(demo_settings).engine, "C0LOOP", thread, "how do I reset my VPN?")
     ignored = [
         message("my own answer [1]", channel="C0LOOP", thread_ts=thread, user=BOT_USER_ID,
                 bot_id=BOT_ID),
@@ -110,7 +110,7 @@ def test_mention_in_a_thread_is_answered_once_although_slack_sends_two_events(bo
                                                                             demo_settings):
     bot = bot_factory(answers=StubPipeline())
     thread = "1700000001.000100"
-    store.add_thread_question(engine(demo_settings), "C0TWIN", thread, "first question")
+    store.add_thread_question(Index(demo_settings).engine, "C0TWIN", thread, "first question")
     ts = "1700000001.000300"
     text = f"<@{BOT_USER_ID}> and on Linux?"
     bot.sender.event(message(text, channel="C0TWIN", thread_ts=thread, ts=ts))

@@ -3,17 +3,16 @@
 import json
 import threading
 
-from bot import store
+from bot.slack import records as store
 from bot.evaluation import load_cases
-from bot.feedback import cases_from_votes, export_cases, quoted_span
-from bot.knowledge.store import engine as make_engine
+from bot.slack.vote_cases import cases_from_votes, export_cases, quoted_span
+from bot.knowledge.index import Index
 
 
 def fresh_engine(tmp_path):
     from bot.config import Settings
 
-    engine = make_engine(Settings(data_dir=tmp_path))
-    store.create_schema(engine)
+    engine = Index(Settings(data_dir=tmp_path)).engine
     return engine
 
 

@@ -69,25 +69,31 @@ def demo_pipeline(demo_settings: Settings):
 
 # -- real servers for the scale-out tests (tests/servers.py) ----------------------------------------
 
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory):
-    """URL of a PostgreSQL server: TEST_POSTGRES_URL (.ci/run), else one started here."""
-    from tests.servers import Postgres, unavailable
+def _server(env: str, server, what: str):
+    """The URL in `env` (.ci/run), else `server` started here and stopped after the session."""
+    from tests.servers import unavailable
 
-    url = os.environ.get("TEST_POSTGRES_URL")
+    url = os.environ.get(env)
     if url:
         yield url
         return
-    server = Postgres(tmp_path_factory.mktemp("postgres"))
     try:
         url = server.start()
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         server.stop()
-        unavailable(f"PostgreSQL could not be started: {exc}")
+        unavailable(f"{what} could not be started: {exc}")
     try:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """URL of a PostgreSQL server: TEST_POSTGRES_URL (.ci/run), else one started here."""
+    from tests.servers import Postgres
+
+    yield from _server("TEST_POSTGRES_URL", Postgres(), "PostgreSQL")
 
 
 @pytest.fixture
@@ -107,18 +113,7 @@ def postgres_url(postgres_server: str, request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def chroma_server_url(tmp_path_factory: pytest.TempPathFactory):
     """URL of a `chroma run` server: TEST_CHROMA_URL (.ci/run), else one started here."""
-    from tests.servers import Chroma, unavailable
+    from tests.servers import Chroma
 
-    url = os.environ.get("TEST_CHROMA_URL")
-    if url:
-        yield url
-        return
-    server = Chroma(tmp_path_factory.mktemp("chroma") / "data")
-    try:
-        url = server.start()
-    except (OSError, RuntimeError) as exc:
-        unavailable(f"the chroma server could not be started: {exc}")
-    try:
-        yield url
-    finally:
-        server.stop()
+    yield from _server("TEST_CHROMA_URL", Chroma(tmp_path_factory.mktemp("chroma") / "data"),
+                       "the chroma server")

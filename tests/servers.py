@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -42,11 +43,13 @@ def _pg_bin(name: str) -> str | None:
 
 
 class Postgres:
-    """A throwaway cluster: trust auth on 127.0.0.1, its socket inside its data folder."""
+    """A throwaway cluster: trust auth on 127.0.0.1, its socket inside its data folder.
 
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.data = base / "pgdata"
+    Its folder is a fresh one under the system temp dir: the `postgres` user must be able to reach
+    it, which pytest's tmp_path (inside a root-only folder) does not allow."""
+
+    def __init__(self) -> None:
+        self.base: Path | None = None
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
@@ -59,7 +62,8 @@ class Postgres:
         initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
         if not initdb or not pg_ctl:
             raise RuntimeError("PostgreSQL is not installed (apt-get install -y postgresql)")
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.base = Path(tempfile.mkdtemp(prefix="ragbot-pg-"))
+        self.data = self.base / "pgdata"
         if self._as_postgres:
             shutil.chown(self.base, "postgres")
             os.chmod(self.base, 0o700)
@@ -79,8 +83,11 @@ class Postgres:
 
     def stop(self) -> None:
         pg_ctl = _pg_bin("pg_ctl")
-        if pg_ctl and self.data.exists():
+        if self.base is None:
+            return
+        if pg_ctl and (self.data / "postmaster.pid").exists():
             self._run(pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -19,7 +19,9 @@ advisory lock, on SQLite a file lock beside the database (SQLite is one machine 
 
 from __future__ import annotations
 
+import io
 import logging
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,7 +72,30 @@ def m002_leases(conn: Connection) -> None:
     leases.metadata.create_all(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [m001_tables, m002_leases]
+class _RenamedModules(pickle.Unpickler):
+    """Unpickles objects whose module was renamed since they were stored."""
+
+    RENAMED = {"bot.knowledge.schedule": "bot.knowledge.triggers"}
+
+    def find_class(self, module: str, name: str):
+        return super().find_class(self.RENAMED.get(module, module), name)
+
+
+def m003_jobs_renamed_module(conn: Connection) -> None:
+    """Stored jobs pickle their trigger by import path: `bot.knowledge.schedule` became
+    `bot.knowledge.triggers`. Re-pickle them, or APScheduler drops each job it cannot restore
+    (and a paused schedule would silently run again)."""
+    jobs = Table(JOBS_TABLE, MetaData(), autoload_with=conn)
+    for job_id, state in conn.execute(select(jobs.c.id, jobs.c.job_state)).all():
+        if b"bot.knowledge.schedule" not in state:
+            continue
+        restored = _RenamedModules(io.BytesIO(state)).load()
+        conn.execute(jobs.update().where(jobs.c.id == job_id)
+                     .values(job_state=pickle.dumps(restored, pickle.HIGHEST_PROTOCOL)))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [m001_tables, m002_leases,
+                                                  m003_jobs_renamed_module]
 
 
 def add_column(conn: Connection, table: str, column: Column) -> None:

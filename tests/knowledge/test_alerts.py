@@ -100,3 +100,28 @@ def test_without_slack_the_alert_goes_to_the_log(make_settings, tmp_path, caplog
     assert len([w for w in warnings if "failed 2 times in a row" in w]) == 1
     assert "SLACK_BOT_TOKEN is not set" in caplog.text
     assert alerts.outstanding(Index(settings).engine) == {"wiki"}
+
+
+def test_ragbot_sync_raises_and_clears_alerts_like_scheduled_runs(make_settings, slack,
+                                                                   tmp_path) -> None:
+    """`ragbot sync` goes through Index.sync: its failures alert, its success recovers."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    settings = make_settings(slack={"admin_channel": "C0ADMIN"})
+    shutil.rmtree(tmp_path / "wiki")
+    runner = CliRunner()
+    for _ in range(3):
+        result = runner.invoke(app, ["--config", str(settings.config_path), "sync"])
+        assert result.exit_code == 1, result.output
+    [alert] = slack.wait_posts(1, timeout=10)
+    assert "*wiki* failed 3 times in a row" in alert["text"]
+    assert alerts.outstanding(Index(settings).engine) == {"wiki"}
+
+    write_pages(tmp_path / "wiki")
+    result = runner.invoke(app, ["--config", str(settings.config_path), "sync"])
+    assert result.exit_code == 0, result.output
+    posts = slack.wait_posts(2, timeout=10)
+    assert "*wiki* synced again after 3 failed run(s)" in posts[1]["text"]
+    assert alerts.outstanding(Index(settings).engine) == set()

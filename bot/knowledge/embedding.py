@@ -68,15 +68,14 @@ def export_onnx(model_path: str | Path, models_dir: Path, *, int8: bool) -> Path
 
     `models_dir` is shared by every data_dir on the machine (and by concurrent processes: a
     sync and the bot), so the export holds a file lock and each file appears atomically."""
-    import fcntl
+    from filelock import FileLock
 
     target_dir = onnx_model_dir(model_path, models_dir)
     fp32, q8 = target_dir / "model.onnx", target_dir / "model-int8.onnx"
     if fp32.exists() and (q8.exists() or not int8):
         return q8 if int8 else fp32
     target_dir.mkdir(parents=True, exist_ok=True)
-    with _export_lock, open(target_dir / ".export.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _export_lock, FileLock(str(target_dir / ".export.lock")):
         if not fp32.exists():
             _export_fp32(Path(model_path), fp32)
         if int8 and not q8.exists():

@@ -22,8 +22,8 @@ Constraints and why:
   run time and paused state stay), a changed one is rescheduled and keeps its paused state, and
   jobs of sources that lost their schedule (or were disabled) are removed.
 - Pause/resume (`Index.pause`) write the job store from any process; the running scheduler sees
-  the change within `HEARTBEAT_S` (APScheduler only re-reads its stores when it wakes, and a
-  heartbeat job keeps it waking).
+  the change within `HEARTBEAT_S` or `lease_s`, whichever is shorter (APScheduler only re-reads
+  its stores when it wakes, and a heartbeat job keeps it waking).
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def build_scheduler(settings: Settings, background: bool = True) -> BaseSchedule
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": settings.scheduler.misfire_grace_s},
         timezone=ZoneInfo(settings.scheduler.timezone))
-    scheduler.add_job(_heartbeat, "interval", seconds=HEARTBEAT_S, id="ragbot:heartbeat",
+    heartbeat = min(HEARTBEAT_S, settings.scheduler.lease_s)
+    scheduler.add_job(_heartbeat, "interval", seconds=heartbeat, id="ragbot:heartbeat",
                       jobstore="memory", executor="heartbeat")
     logging.getLogger("apscheduler.executors.heartbeat").setLevel(logging.WARNING)
 

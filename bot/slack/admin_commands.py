@@ -80,20 +80,25 @@ class Resync:
 
 
 @dataclass(frozen=True, slots=True)
-class Pause:
+class OneSource:
+    """A subcommand about one source; the subclass says which (equality includes the class)."""
+
     source: str
+    name = ""
+
+
+class Pause(OneSource):
+    __slots__ = ()
     name = "pause"
 
 
-@dataclass(frozen=True, slots=True)
-class Resume:
-    source: str
+class Resume(OneSource):
+    __slots__ = ()
     name = "resume"
 
 
-@dataclass(frozen=True, slots=True)
-class History:
-    source: str
+class History(OneSource):
+    __slots__ = ()
     name = "history"
 
 

@@ -69,6 +69,9 @@ def test_duplicate_source_names_rejected(tmp_path):
     ("index: {collection: ab}\n", "index.collection"),
     ("sources:\n  - {name: a, type: folder, path: ., schedule: {every: 5m, cron: '* * * * *'}}\n",
      "exactly one of `every` or `cron`"),
+    ("database_url: mysql://db/ragbot\n", "database_url .*only postgresql://"),
+    ("database_url: 'not a url'\n", "database_url must look like postgresql://"),
+    ("scheduler: {lease_s: 1}\n", "scheduler.lease_s"),
 ])
 def test_bad_values_are_explained(tmp_path, text, expected):
     with pytest.raises(ConfigError, match=expected):
@@ -84,6 +87,18 @@ def test_data_dir_env_override(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGBOT_DATA_DIR", str(tmp_path / "elsewhere"))
     settings = load_settings(write(tmp_path, "data_dir: ./x\n"))
     assert settings.data_dir == (tmp_path / "elsewhere").resolve()
+
+
+def test_database_url_env_override(tmp_path, monkeypatch):
+    from bot.knowledge.db import database_url
+
+    path = write(tmp_path, "data_dir: ./x\n")
+    assert database_url(load_settings(path)) == f"sqlite:///{(tmp_path / 'conf' / 'x').resolve()}/ragbot.sqlite"
+    monkeypatch.setenv("RAGBOT_DATABASE_URL", "postgresql://ragbot:secret@db:5432/ragbot")
+    assert load_settings(path).database_url == "postgresql://ragbot:secret@db:5432/ragbot"
+    monkeypatch.setenv("RAGBOT_DATABASE_URL", "oracle://db/x")
+    with pytest.raises(ConfigError, match="RAGBOT_DATABASE_URL: database_url 'oracle://db/x'"):
+        load_settings(path)
 
 
 def test_shipped_config_is_valid():

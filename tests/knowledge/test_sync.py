@@ -124,3 +124,19 @@ def test_another_source_is_untouched_by_a_full_sync(setup, tmp_path):
     assert sync_source(both, "wiki", full=True).ok
     found = Index(both).vector_store().get(where={"source": "other"})
     assert len(found["ids"]) == 1
+
+
+def test_nothing_to_embed_never_loads_the_embedding_model(setup):
+    """A no-op sync, status and the health data open the index without the model (the CLI's
+    start-up cost); only embedding or a question loads it."""
+    from bot.knowledge import vectors
+    from bot.slack.serve import health
+
+    settings, _ = setup
+    assert sync_source(settings, "wiki").ok
+    vectors._embeddings.cache_clear()
+    again = Index(settings).sync("wiki")
+    assert again.ok and again.chunks_embedded == 0 and again.skipped == 3
+    assert Index(settings).status()[0].health == "ok"
+    assert health(settings)["index"]["pages"] == 3
+    assert vectors._embeddings.cache_info().currsize == 0

@@ -115,6 +115,7 @@ class Chroma:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        self._log = None
 
     def start(self, timeout: float = 90) -> str:
         if CHROMA is None:
@@ -145,4 +146,5 @@ class Chroma:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        self._log.close() if hasattr(self, "_log") else None
+        if self._log is not None:
+            self._log.close()

@@ -6,22 +6,12 @@ a page and resync: its chunks must be gone from the server, not only from ragbot
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import uuid
 
 import pytest
 
 from bot.answering.pipeline import Pipeline
 from bot.knowledge.sync import sync_source
-
-CHROMA = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-pytestmark = pytest.mark.skipif(CHROMA is None, reason="the `chroma` CLI (chromadb's server) "
-                                "is not installed in this environment")
 
 PAGES = {
     "expenses.md": "# Expenses\nExpense reports are due every Friday before noon. "
@@ -33,43 +23,10 @@ PAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def chroma_server(tmp_path):
-    port = free_port()
-    log = (tmp_path / "chroma.log").open("wb")
-    proc = subprocess.Popen([CHROMA, "run", "--host", "127.0.0.1", "--port", str(port),
-                             "--path", str(tmp_path / "chroma-server")],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"chroma server did not come up: "
-                            f"{(tmp_path / 'chroma.log').read_text(errors='replace')[-2000:]}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+def chroma_server(chroma_server_url):
+    """The session's `chroma run` server (tests/servers.py; .ci/run's in CI)."""
+    return chroma_server_url
 
 
 def test_sync_answer_and_delete_against_a_chroma_server(chroma_server, make_settings,
@@ -80,7 +37,8 @@ def test_sync_answer_and_delete_against_a_chroma_server(chroma_server, make_sett
     folder.mkdir()
     for name, text in PAGES.items():
         (folder / name).write_text(text, encoding="utf-8")
-    settings = make_settings({"wiki": {}}, index={"collection": "scaleout",
+    name = f"scaleout-{uuid.uuid4().hex[:8]}"  # the server is shared by the session
+    settings = make_settings({"wiki": {}}, index={"collection": name,
                                                   "chroma_url": chroma_server})
     settings.tone.enabled = False
     assert settings.index.chroma_url == chroma_server
@@ -92,7 +50,7 @@ def test_sync_answer_and_delete_against_a_chroma_server(chroma_server, make_sett
 
     host, port = chroma_server.removeprefix("http://").split(":")
     server = chromadb.HttpClient(host=host, port=int(port))
-    collection = server.get_collection("scaleout")
+    collection = server.get_collection(name)
 
     def pages_on_server() -> set[str]:
         return {m["source_id"] for m in collection.get(include=["metadatas"])["metadatas"]}

@@ -275,14 +275,14 @@ def test_responder_keeps_a_use_for_the_final_reply_then_falls_back(fake_slack):
 def test_resync_progress_is_throttled_and_the_result_always_arrives(fake_slack, monkeypatch):
     clock = [0.0]
 
-    def run_now(settings, name, full, *, trigger, progress):
+    def sync(index, name, *, full, trigger, progress):
         assert trigger == "admin"
         for done in range(0, 101, 5):  # 21 callbacks, one simulated second apart
             clock[0] += 1
             progress(done, 100)
         return SyncResult(name, ok=True, added=2, duration_s=21)
 
-    monkeypatch.setattr(admin_resync.scheduler, "run_now", run_now)
+    monkeypatch.setattr(admin_resync.Index, "sync", sync)
     client = WebClient(token="xoxb-test", base_url=fake_slack.base_url)
     resyncs = Resyncs(clock=lambda: clock[0])
     assert resyncs.claim(("handbook",)) == (["handbook"], [], [])
@@ -306,10 +306,10 @@ def test_resync_progress_is_throttled_and_the_result_always_arrives(fake_slack, 
 
 
 def test_a_failing_resync_still_reports_and_releases(fake_slack, monkeypatch):
-    def run_now(settings, name, full, *, trigger, progress):
+    def sync(index, name, *, full, trigger, progress):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(admin_resync.scheduler, "run_now", run_now)
+    monkeypatch.setattr(admin_resync.Index, "sync", sync)
     client = WebClient(token="xoxb-test", base_url=fake_slack.base_url)
     resyncs = Resyncs()
     resyncs.claim(("a", "b"))

@@ -213,14 +213,24 @@ def _start(settings: Settings, announce: bool = True) -> BackgroundScheduler | N
     with _running_lock:
         if key in _running:
             return _running[key][0]  # type: ignore[return-value]
-        scheduler = build_scheduler(settings, background=True)
-        lease = Lease(index.engine, SCHEDULER_LEASE, settings.scheduler.lease_s,
-                      on_lost=lambda: scheduler.shutdown(wait=False))
-        if not lease.try_acquire():
+
+        def on_lost() -> None:  # this process stalled past lease_s and another took over
+            with _running_lock:
+                running = _running.get(key)
+            if running is not None and running[1] is lease:
+                running[0].shutdown(wait=False)
+
+        lease = Lease(index.engine, SCHEDULER_LEASE, settings.scheduler.lease_s, on_lost=on_lost)
+        if not lease.try_acquire():  # before building anything: standbys call this every poll
             (log.warning if announce else log.debug)(
                 "scheduler not started here: %s runs it", index.scheduler_holder() or "another "
                 "process")
             return None
+        try:
+            scheduler = build_scheduler(settings, background=True)
+        except BaseException:
+            lease.release()
+            raise
 
         def on_shutdown(_event) -> None:
             with _running_lock:

@@ -31,7 +31,8 @@ EDITED = "Expense reports are due on Monday now."
 
 class Scenario:
     """Three pages a, b, c; `edit` changes a, `delete` removes b, `break_midway` fails on c
-    (after a was listed: a short listing would look like c had been deleted)."""
+    (after a was listed: a short listing would look like c had been deleted). Where the sync
+    asks the source what changed, c is changed first, so that reading it is what fails."""
 
     ids: dict[str, str]
 
@@ -77,7 +78,8 @@ class WebScenario(Scenario):
     def delete(self, key):
         del self.site.pages[self.ids[key]]
 
-    def break_midway(self):
+    def break_midway(self):  # c changed (an unchanged page is not requested at all), then 500s
+        self.site.page("/c.html", "Page c", TEXT["c"] + " Really.", T1)
         self.site.fail(500, "/c.html")
 
 
@@ -123,7 +125,8 @@ class NotionScenario(Scenario):
     def delete(self, key):
         self.notion.pages[self.ids[key]]["archived"] = True
 
-    def break_midway(self):
+    def break_midway(self):  # c edited (an unchanged page's blocks are not read), then 500s
+        self.notion.pages[self.ids["c"]]["last_edited_time"] = iso(T1)
         self.notion.fail(500, f"/v1/blocks/{self.ids['c']}/children")
 
 

@@ -142,6 +142,9 @@ class Connector(ABC):
         """The documents of these ids, after `list_ids`; an id not yielded is gone."""
         raise NotImplementedError(f"{type(self).__name__} cannot fetch by id")
 
+    def close(self) -> None:
+        """Release what `list_ids` kept open for `fetch_documents` (the sync calls it last)."""
+
     @classmethod
     def supports_ids(cls) -> bool:
         return cls.list_ids is not Connector.list_ids and \

@@ -103,7 +103,7 @@ class ConfluenceConnector(Connector):
             for key, page in self._spaces(self.BODY):
                 yield self._document(page, key)
         finally:
-            self._close()
+            self.close()
 
     def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
         self.space_of: dict[str, str] = {}
@@ -128,7 +128,7 @@ class ConfluenceConnector(Connector):
                                              ) from exc
             yield self._document(page, self.space_of.get(page_id, ""))
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.client is not None:
             self.client.close()
             self.client = None

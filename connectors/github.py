@@ -139,6 +139,11 @@ class GitHubConnector(Connector):
                 self.wiki_ids.add(item.source_id)
                 yield item
 
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
     def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
         try:
             for path in source_ids:

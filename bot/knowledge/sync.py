@@ -214,7 +214,7 @@ class _Pipeline:
 
     At most `BATCH_PAGES` documents, their chunks and their vectors are held at once, so the
     peak memory of a sync does not grow with the size of the source (the ids of the pages seen
-    and the stored page rows do, at about 200 bytes a page). Each batch's page rows are saved
+    and the stored page rows do, at a few hundred bytes a page). Each batch's page rows are saved
     right after its chunks are written, so the rows, the markers and the index stay in step even
     if a later batch or the listing fails (deletions wait for the end; see `_sync`).
     """
@@ -228,12 +228,18 @@ class _Pipeline:
         self.pending: list[tuple[SourceDocument, str | None]] = []
         self.touched: list[state.PageRow] = []
         self.indexed = False
-        clock = time.perf_counter()
         self.manager = store.record_manager(settings, source.name)
-        self.counting = _CountingEmbeddings(store.embeddings(settings), 0, progress)
-        self.vectors = store.vector_store(settings, embedding=self.counting)
         self.started = self.manager.get_time()  # a full sync removes what it did not refresh
-        result.timings["open"] = time.perf_counter() - clock
+        self.counting: _CountingEmbeddings | None = None
+        self.vectors: Any = None
+
+    def _open(self) -> None:
+        """The model and the vector store, on first use (a sync with nothing to do needs neither)."""
+        if self.vectors is None:
+            clock = time.perf_counter()
+            self.counting = _CountingEmbeddings(store.embeddings(self.settings), 0, self.progress)
+            self.vectors = store.vector_store(self.settings, embedding=self.counting)
+            self.result.timings["open"] = time.perf_counter() - clock
 
     def tagged(self, marker: str | None) -> str | None:
         return f"{self.tag}:{marker}" if marker else None
@@ -286,8 +292,10 @@ class _Pipeline:
             result.timings["finish"] += time.perf_counter() - clock
 
     def _write(self, to_index: list) -> None:
+        self._open()
         clock = time.perf_counter()
         counting, known = self.counting, self.known
+        assert counting is not None
         # Vectors up front for what is certainly new: every chunk when re-embedding everything,
         # else the new pages' chunks. A changed page's chunks stay lazy: index() skips the ones
         # whose text did not change, and only the rest get embedded.
@@ -310,6 +318,7 @@ class _Pipeline:
 
     def remove(self, source_ids: list[str]) -> None:
         """Delete the chunks of these pages (full: of every page this sync did not refresh)."""
+        self._open()
         clock = time.perf_counter()
         keys: list[str] = []
         if self.result.full:
@@ -384,7 +393,8 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     connector = build_connector(settings, source)
     known = state.page_rows(engine, source.name)
     force = _check_space(settings, source.name, bool(known), result.full)
-    result.timings.update(list=0.0, fetch=0.0, hash=0.0, chunk=0.0, index_other=0.0, finish=0.0)
+    result.timings.update(list=0.0, fetch=0.0, hash=0.0, chunk=0.0, open=0.0, index_other=0.0,
+                          finish=0.0)
     tag = marker_tag(settings, source)
     pipeline = _Pipeline(settings, source, result, known, tag, force, progress)
     # Ids first where the source can say what changed. Without a valid stored marker (a first
@@ -396,6 +406,7 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         seen = _by_ids(connector, pipeline, markers) if by_ids else _by_listing(connector, pipeline)
         pipeline.flush()
     finally:
+        connector.close()
         result.skipped_items = list(connector.skipped)
     if not seen and known and not result.full:
         raise ConnectorError(
@@ -414,8 +425,9 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
         state.bump_generation(engine)
     result.timings["finish"] += time.perf_counter() - clock
-    result.timings["embed"] = pipeline.counting.seconds
-    result.timings["embed_upfront"] = pipeline.counting.upfront_seconds
+    counting = pipeline.counting
+    result.timings["embed"] = counting.seconds if counting else 0.0
+    result.timings["embed_upfront"] = counting.upfront_seconds if counting else 0.0
 
 
 def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> bool:

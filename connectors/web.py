@@ -143,7 +143,7 @@ class WebConnector(Connector):
     def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
         with open_client(self, "the web site") as self.client:
             for source_id in source_ids:
-                item = self.listed.get(source_id)
+                item = getattr(self, "listed", {}).get(source_id)
                 if item is not None:
                     response = self.client.get(item.url, accept=GONE)
                     if response.status_code not in GONE and same_origin(response.url,

@@ -369,12 +369,12 @@ def _by_ids(connector: Any, pipeline: _Pipeline, known: dict[str, str]) -> set[s
             connector.skip(sid, "listed twice by the source; the first copy was kept")
             continue
         seen.add(sid)
-        if item.marker and known.get(sid) == item.marker:
+        if item.document is not None:  # read anyway (a crawl; a page rendered to list it)
+            pipeline.add(item.document, item.marker)
+        elif item.marker and known.get(sid) == item.marker:
             pipeline.result.skipped += 1
         elif item.unchanged and sid in known:
             pipeline.unchanged(sid, item.marker)
-        elif item.document is not None:
-            pipeline.add(item.document, item.marker)
         else:
             to_fetch[sid] = item.marker
     wanted = list(to_fetch)

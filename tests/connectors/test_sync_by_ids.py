@@ -12,13 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import git
 import pytest
+from sqlalchemy import create_engine, text
 
 from bot.config import Settings, parse_settings
 from bot.knowledge import state, store
 from bot.knowledge.sync import sync_source
 from tests.connectors.fakes import (ConfluencePage, FakeConfluence, FakeGitHub, FakeNotion,
                                     FakeServer, FakeSite, iso)
+from tests.connectors.test_git import commit
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2024, 2, 20, 15, 30, tzinfo=timezone.utc)
@@ -310,3 +313,54 @@ def test_folder_resync_reads_only_changed_files(tmp_path, fake_embeddings) -> No
     result = sync_source(settings, "src")
     assert result.ok and result.fetched == 1 and (result.updated, result.deleted) == (1, 1)
     assert any("edited" in t for t in indexed(settings)["p3.md"])
+
+
+def test_git_and_github_wiki_resync_read_only_changed_blobs(tmp_path, serve, monkeypatch,
+                                                            fake_embeddings) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_tok")
+    hub = serve(FakeGitHub())
+    hub.put("docs/a.md", "# A\nRepo page a.\n", T0)
+    hub.put("docs/b.md", "# B\nRepo page b.\n", T0)
+    wiki = git.Repo.init(tmp_path / "wiki.git", initial_branch="master")
+    commit(wiki, T0, "wiki", {"Home.md": "# Home\nWiki home.\n", "FAQ.md": "# FAQ\nAsk.\n"})
+    settings = settings_for(tmp_path, {"type": "github", "repo": hub.repo,
+                                       "api_url": hub.api_url, "token_env": "GITHUB_TOKEN",
+                                       "include_wiki": True,
+                                       "wiki_url": wiki.working_tree_dir})
+    assert sync_source(settings, "src").added == 4
+    noop = sync_source(settings, "src")
+    assert noop.ok and noop.fetched == 0 and noop.skipped == 4
+
+    commit(wiki, T1, "edit", {"FAQ.md": "# FAQ\nAsk in #help.\n"}, remove=["Home.md"])
+    hub.put("docs/b.md", "# B\nRepo page b, edited.\n", T1)
+    served = hub.bodies
+    result = sync_source(settings, "src")
+    assert result.ok, result.error
+    assert result.fetched == 2 and hub.bodies == served + 1
+    assert (result.updated, result.deleted) == (2, 1)
+    pages = indexed(settings)
+    assert set(pages) == {"docs/a.md", "docs/b.md", "wiki/FAQ.md"}
+    assert any("#help" in text for text in pages["wiki/FAQ.md"])
+
+
+def test_state_gains_the_marker_and_fetched_columns_on_an_old_database(tmp_path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:  # the tables as they were before markers
+        conn.execute(text("CREATE TABLE pages (source VARCHAR(64), source_id VARCHAR(1024), "
+                          "content_hash VARCHAR(64) NOT NULL, title TEXT NOT NULL, url TEXT, "
+                          "updated_at DATETIME, chunks INTEGER NOT NULL, indexed_at DATETIME "
+                          "NOT NULL, PRIMARY KEY (source, source_id))"))
+        conn.execute(text("INSERT INTO pages VALUES ('s', 'a.md', 'h', 'A', NULL, NULL, 1, "
+                          "'2024-01-01 00:00:00')"))
+        conn.execute(text("CREATE TABLE sync_runs (id INTEGER PRIMARY KEY, source VARCHAR(64), "
+                          "\"trigger\" VARCHAR(16), \"full\" BOOLEAN, status VARCHAR(16), "
+                          "started_at DATETIME, finished_at DATETIME, added INTEGER, "
+                          "updated INTEGER, skipped INTEGER, deleted INTEGER, "
+                          "chunks_embedded INTEGER, chunks_deleted INTEGER, "
+                          "items_skipped INTEGER, error TEXT)"))
+    state.create_schema(engine)
+    state.create_schema(engine)  # twice: nothing to add the second time
+    assert state.page_rows(engine, "s")["a.md"].marker is None
+    run = state.start_run(engine, "s", full=False, trigger="manual")
+    state.finish_run(engine, run, status="ok", counts={"fetched": 3}, error=None)
+    assert state.recent_runs(engine, "s")[0]["fetched"] == 3

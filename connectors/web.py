@@ -141,16 +141,23 @@ class WebConnector(Connector):
             self.client.close()
 
     def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        listed = getattr(self, "listed", {})  # a crawl hands over every page while listing
+        done: set[str] = set()
         with open_client(self, "the web site") as self.client:
             for source_id in source_ids:
-                item = getattr(self, "listed", {}).get(source_id)
-                if item is not None:
-                    response = self.client.get(item.url, accept=GONE)
-                    if response.status_code not in GONE and same_origin(response.url,
-                                                                         self.options.url):
-                        doc = self._document(response, source_id, item.lastmod)
-                        if doc is not None:
-                            yield doc
+                if source_id not in listed:
+                    continue
+                self._pause(done)
+                response = self.client.get(listed[source_id].url, accept=GONE)
+                done.add(source_id)
+                if response.status_code in GONE:
+                    continue
+                if not same_origin(response.url, self.options.url):
+                    self.skip(source_id, f"redirects to another host ({response.url})")
+                    continue
+                doc = self._document(response, source_id, listed[source_id].lastmod)
+                if doc is not None:
+                    yield doc
 
     # robots.txt ---------------------------------------------------------------------------
 

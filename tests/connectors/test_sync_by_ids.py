@@ -364,3 +364,27 @@ def test_state_gains_the_marker_and_fetched_columns_on_an_old_database(tmp_path)
     run = state.start_run(engine, "s", full=False, trigger="manual")
     state.finish_run(engine, run, status="ok", counts={"fetched": 3}, error=None)
     assert state.recent_runs(engine, "s")[0]["fetched"] == 3
+
+
+def test_fetch_by_id_leaves_out_what_was_deleted_since_the_listing(connect, serve,
+                                                                   monkeypatch) -> None:
+    monkeypatch.setenv("CONFLUENCE_PAT", "tok")
+    wiki = serve(FakeConfluence(cloud=False))
+    site = serve(FakeSite())
+    for i in range(3):
+        wiki.add(ConfluencePage(str(i + 1), "ENG", f"Page {i}", f"<p>Body {i}.</p>", T0))
+        site.page(f"/p{i}.html", f"Page {i}", f"Body {i}.", T0)
+    confluence = connect("confluence", base_url=wiki.base_url, spaces=["ENG"],
+                         token_env="CONFLUENCE_PAT")
+    web = connect("web", url=f"{site.url}/sitemap.xml")
+    for connector, ids, drop in ((confluence, ["1", "2", "3"], lambda: wiki.pages.pop("2")),
+                                 (web, ["/p0.html", "/p1.html", "/p2.html"],
+                                  lambda: site.pages.pop("/p1.html"))):
+        listed = {item.source_id: item for item in connector.list_ids({})}
+        assert set(listed) == set(ids)
+        drop()
+        docs = list(connector.fetch_documents(ids))
+        connector.close()
+        assert [d.source_id for d in docs] == [ids[0], ids[2]]
+        assert all(d.version == listed[d.source_id].marker for d in docs)
+        assert "Body 2." in docs[1].content

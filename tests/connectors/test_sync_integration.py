@@ -163,7 +163,7 @@ def chunks(settings: Settings) -> dict[str, list[str]]:
                                             NotionScenario, GitHubScenario],
                          ids=["git", "web", "confluence", "notion", "github"])
 def test_sync_reembeds_edits_removes_deletions_and_survives_a_broken_listing(
-        scenario_class, tmp_path, serve, monkeypatch) -> None:
+        scenario_class, tmp_path, serve, monkeypatch, fake_embeddings) -> None:
     scenario = scenario_class(tmp_path, serve, monkeypatch)
     settings = parse_settings({"data_dir": "data", "index": {"collection": "connectors"},
                                "sources": [{"name": "src", **scenario.source()}]}, tmp_path)

@@ -14,7 +14,8 @@ from typing import Any
 
 import git
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
 
 from bot.config import Settings, parse_settings
 from bot.knowledge import state, store
@@ -346,13 +347,13 @@ def test_git_and_github_wiki_resync_read_only_changed_blobs(tmp_path, serve, mon
 def test_state_gains_the_marker_and_fetched_columns_on_an_old_database(tmp_path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
     with engine.begin() as conn:  # the tables as they were before markers
-        conn.execute(text("CREATE TABLE pages (source VARCHAR(64), source_id VARCHAR(1024), "
+        conn.execute(sql("CREATE TABLE pages (source VARCHAR(64), source_id VARCHAR(1024), "
                           "content_hash VARCHAR(64) NOT NULL, title TEXT NOT NULL, url TEXT, "
                           "updated_at DATETIME, chunks INTEGER NOT NULL, indexed_at DATETIME "
                           "NOT NULL, PRIMARY KEY (source, source_id))"))
-        conn.execute(text("INSERT INTO pages VALUES ('s', 'a.md', 'h', 'A', NULL, NULL, 1, "
+        conn.execute(sql("INSERT INTO pages VALUES ('s', 'a.md', 'h', 'A', NULL, NULL, 1, "
                           "'2024-01-01 00:00:00')"))
-        conn.execute(text("CREATE TABLE sync_runs (id INTEGER PRIMARY KEY, source VARCHAR(64), "
+        conn.execute(sql("CREATE TABLE sync_runs (id INTEGER PRIMARY KEY, source VARCHAR(64), "
                           "\"trigger\" VARCHAR(16), \"full\" BOOLEAN, status VARCHAR(16), "
                           "started_at DATETIME, finished_at DATETIME, added INTEGER, "
                           "updated INTEGER, skipped INTEGER, deleted INTEGER, "

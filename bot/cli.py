@@ -80,12 +80,13 @@ def run_syncs(settings: Settings, names: list[str], full: bool, show_progress: b
 
 def print_sync_table(results) -> None:
     table = Table(title="Sync")
-    for col in ("source", "added", "updated", "skipped", "deleted", "chunks embedded", "time",
-                "status"):
+    for col in ("source", "fetched", "added", "updated", "skipped", "deleted", "chunks embedded",
+                "time", "status"):
         table.add_column(col, justify="right" if col not in {"source", "status"} else "left")
     for r in results:
         status = "[green]ok[/green]" if r.ok else "[red]failed[/red]"
-        table.add_row(r.source, str(r.added), str(r.updated), str(r.skipped), str(r.deleted),
+        table.add_row(r.source, str(r.fetched), str(r.added), str(r.updated), str(r.skipped),
+                      str(r.deleted),
                       str(r.chunks_embedded), f"{r.duration_s:.1f}s", status)
     console.print(table)
     for r in results:
@@ -248,7 +249,8 @@ _HEALTH_STYLE = {"ok": "green", "failing": "red", "never synced": "yellow", "pau
 @app.command()
 def status(ctx: typer.Context,
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
-    """Per source: health, last success, last error, next scheduled run, size, staleness."""
+    """Per source: health, last success, last error, next scheduled run, size, staleness, and
+    how many page bodies the last sync fetched from the source."""
     from rich.markup import escape
 
     from bot.knowledge.index import Index
@@ -262,8 +264,9 @@ def status(ctx: typer.Context,
         return
     table = Table(title="Sources")  # staleness is "last success"; --json has it in seconds
     for col in ("source", "health", "last success", "next run", "documents", "chunks",
-                "schedule", "last error"):
-        table.add_column(col, justify="right" if col in {"documents", "chunks"} else "left",
+                "fetched", "schedule", "last error"):
+        table.add_column(col, justify="right" if col in {"documents", "chunks", "fetched"}
+                         else "left",
                          no_wrap=col in {"source", "health"})
     for r in rows:
         style = _HEALTH_STYLE.get(r.health, "white")
@@ -273,7 +276,8 @@ def status(ctx: typer.Context,
         table.add_row(r.name, f"[{style}]{r.health}{failing}[/{style}]",
                       ago(r.last_success) if r.last_success else "never",
                       "paused" if r.paused else until(r.next_run), str(r.documents),
-                      str(r.chunks), r.schedule or "on demand", error)
+                      str(r.chunks), "-" if r.last_fetched is None else str(r.last_fetched),
+                      r.schedule or "on demand", error)
     console.print(table, highlight=False)
     if any(r.schedule and r.enabled for r in rows):
         console.print(f"scheduler: running ({escape(holder)})" if holder else

@@ -9,12 +9,26 @@ whenever it cannot vouch that the listing is complete (auth failure, HTTP 5xx, t
 beyond retries, folder missing). The sync then deletes nothing. Problems with a single item that do
 not put the rest of the listing in doubt (a binary file, a page that is not UTF-8) are recorded in
 `skipped` and the listing goes on.
+
+Two optional capabilities beside the full listing (Onyx's "slim" listing and fetch-by-id):
+- `list_ids(known)` yields every document id the source holds with its *version marker* (a
+  Confluence version, a Notion `last_edited_time`, a git blob sha, an HTTP validator, a file's
+  mtime+size): the sync diffs markers against the ones it stored and asks for bodies only where
+  they differ. `known` holds the markers stored by the last sync (id -> marker), for sources that
+  can ask "changed since?" themselves (HTTP conditional GET). A listed item may carry its
+  document when the listing had to read it anyway (`document`), or say the source vouched it
+  unchanged (`unchanged`: a 304). Its safety contract is the full listing's: raise a
+  `ConnectorError` rather than yield a partial listing.
+- `fetch_documents(ids)` yields the documents of those ids, called on the same instance after
+  `list_ids`; an id it does not yield is gone (deleted since the listing, or skipped).
+A connector offers both or neither (`supports_ids`). Every document's `version` is the marker
+the ids listing would give it, so that a full listing also stores markers.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +49,18 @@ class SourceDocument:
     # "markdown" | "text" | "html": tells the chunker how to find the page's structure.
     content_type: str = "markdown"
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The version marker `list_ids` gives this document (None: the connector has none).
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedId:
+    """One entry of an ids-only listing."""
+
+    source_id: str
+    marker: str  # "" = no marker: the sync must fetch it to know
+    document: SourceDocument | None = None  # already read while listing (a fetch would repeat it)
+    unchanged: bool = False  # the source said so against `known` (HTTP 304): nothing to fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +133,22 @@ class Connector(ABC):
     @abstractmethod
     def list_documents(self) -> Iterator[SourceDocument]:
         """Yield every document the source holds now; raise ConnectorError if that is not certain."""
+
+    def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        """Every document id with its version marker (optional; see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} has no ids-only listing")
+
+    def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        """The documents of these ids, after `list_ids`; an id not yielded is gone."""
+        raise NotImplementedError(f"{type(self).__name__} cannot fetch by id")
+
+    def close(self) -> None:
+        """Release what `list_ids` kept open for `fetch_documents` (the sync calls it last)."""
+
+    @classmethod
+    def supports_ids(cls) -> bool:
+        return cls.list_ids is not Connector.list_ids and \
+            cls.fetch_documents is not Connector.fetch_documents
 
     def skip(self, source_id: str, reason: str) -> None:
         self.skipped.append(SkippedItem(source_id, reason))

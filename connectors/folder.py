@@ -1,16 +1,20 @@
-"""A folder of Markdown / text / HTML pages, read recursively (see `connectors.files` for the rules)."""
+"""A folder of Markdown / text / HTML pages, read recursively (see `connectors.files` for the rules).
+
+Ids-only listing: the walk and one `stat` per file (marker: mtime in ns and size); fetch by id
+reads only the files whose marker changed.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListingIncompleteError, SourceDocument,
-                             SourceUnavailableError)
+from connectors.base import (Connector, ConnectorOptions, ListedId, ListingIncompleteError,
+                             SourceDocument, SourceUnavailableError)
 from connectors.files import PAGE_SUFFIXES, UnreadablePage, parse_page
 
 
@@ -47,12 +51,36 @@ def walk_pages(root: Path, exclude: list[str]) -> Iterator[tuple[str, Path]]:
             yield source_id, path
 
 
-def read_pages(connector: Connector, root: Path, exclude: list[str],
-               url_template: str | None) -> Iterator[SourceDocument]:
+def stat_marker(stat: os.stat_result) -> str:
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def list_page_ids(connector: Connector, root: Path, exclude: list[str],
+                  marker: Mapping[str, str] | None = None) -> Iterator[ListedId]:
+    """Every page below root with its marker: `marker[source_id]` if given, else mtime+size."""
     for source_id, path in walk_pages(root, exclude):
+        if marker is not None:
+            yield ListedId(source_id, marker.get(source_id, ""))
+            continue
+        try:
+            yield ListedId(source_id, stat_marker(path.stat()))
+        except FileNotFoundError:  # removed while we walked: it is simply not there any more
+            continue
+        except OSError as exc:
+            raise ListingIncompleteError(f"cannot stat {path}: {exc}") from exc
+
+
+def read_pages(connector: Connector, root: Path, exclude: list[str],
+               url_template: str | None, only: Collection[str] | None = None,
+               marker: Mapping[str, str] | None = None) -> Iterator[SourceDocument]:
+    """Every page below root (`only`: those ids); `version` is `marker[id]`, else mtime+size."""
+    for source_id, path in walk_pages(root, exclude):
+        if only is not None and source_id not in only:
+            continue
         try:
             raw = path.read_bytes()
-            mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+            stat = path.stat()
+            mtime = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
         except PermissionError:
             connector.skip(source_id, "permission denied")
             continue
@@ -68,7 +96,9 @@ def read_pages(connector: Connector, root: Path, exclude: list[str],
         yield SourceDocument(source_id=source_id, title=title, content=text,
                              url=page_url(url_template, source_id), updated_at=updated or mtime,
                              content_type=content_type,
-                             metadata={k: v for k, v in meta.items() if k in {"owner", "tags"}})
+                             metadata={k: v for k, v in meta.items() if k in {"owner", "tags"}},
+                             version=stat_marker(stat) if marker is None
+                             else marker.get(source_id))
 
 
 class FolderConnector(Connector):
@@ -77,6 +107,17 @@ class FolderConnector(Connector):
     options: FolderOptions
 
     def list_documents(self) -> Iterator[SourceDocument]:
+        root = self._root()
+        yield from read_pages(self, root, self.options.exclude, self.options.url)
+
+    def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        yield from list_page_ids(self, self._root(), self.options.exclude)
+
+    def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        yield from read_pages(self, self._root(), self.options.exclude, self.options.url,
+                              only=set(source_ids))
+
+    def _root(self) -> Path:
         root = self.options.path
         if not root.exists():
             raise SourceUnavailableError(f"source {self.context.source_name!r}: folder {root} does "
@@ -86,4 +127,4 @@ class FolderConnector(Connector):
         if not os.access(root, os.R_OK | os.X_OK):
             raise SourceUnavailableError(f"source {self.context.source_name!r}: permission denied "
                                          f"reading {root}")
-        yield from read_pages(self, root, self.options.exclude, self.options.url)
+        return root

@@ -11,6 +11,8 @@ deletions; the page rules are the folder connector's (`connectors.folder.read_pa
   file, from one `git log --name-only` pass over the history (a fresh clone's mtimes say nothing).
 - Clone failure -> SourceUnavailableError; fetch failure -> ListingIncompleteError; neither
   deletes anything.
+- Ids-only listing: fetch + reset, then the blob id of every page (`git ls-files -s`) is its
+  marker; fetch by id reads only the changed files (and pays for the history pass only then).
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ import fnmatch
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import git
 from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
 
 from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListingIncompleteError,
+from connectors.base import (Connector, ConnectorOptions, ListedId, ListingIncompleteError,
                              SourceDocument, SourceUnavailableError)
-from connectors.folder import read_pages
+from connectors.folder import list_page_ids, read_pages
+from connectors.options import Globs
 
 _REMOTE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:team/wiki.git
@@ -38,13 +41,6 @@ _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 
 def is_remote(repo: str) -> bool:
     return "://" in repo or bool(_SCP_LIKE.match(repo))
-
-
-def check_globs(globs: list[str], key: str) -> list[str]:
-    cleaned = [g.strip() for g in globs]
-    if any(not g for g in cleaned):
-        raise ValueError(f"`{key}` holds an empty glob")
-    return cleaned
 
 
 def check_url_template(value: str | None) -> str | None:
@@ -57,9 +53,9 @@ def check_url_template(value: str | None) -> str | None:
 class GitOptions(ConnectorOptions):
     repo: str = Field(description="clone URL (https, ssh, git@host:path, file) or a local path")
     branch: str | None = Field(None, description="default: the remote's default branch")
-    include: list[str] = Field(["*"], description="globs on the path; `*` crosses folders; only "
-                                                  "Markdown/text/HTML pages are ever read")
-    exclude: list[str] = []
+    include: Globs = Field(["*"], description="globs on the path; `*` crosses folders; only "
+                                              "Markdown/text/HTML pages are ever read")
+    exclude: Globs = []
     url: str | None = None  # "https://git.example.com/team/wiki/blob/main/{path}"
     token_env: str | None = Field(None, description="env var with a token for https clones")
     token_user: str = "x-access-token"  # GitHub; GitLab wants "oauth2"
@@ -93,11 +89,6 @@ class GitOptions(ConnectorOptions):
         if value is not None and not _BRANCH.match(value):
             raise ValueError(f"`branch` {value!r} is not a valid branch name")
         return value
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _globs(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        return check_globs(value, info.field_name or "include")
 
     @field_validator("url")
     @classmethod
@@ -218,12 +209,41 @@ class GitConnector(Connector):
             except OSError:
                 continue  # not in HEAD's tree any more (deleted or renamed)
 
+    def blob_ids(self, checkout: Path) -> dict[str, str]:
+        """path -> blob id of every file in the index (what HEAD holds after the reset)."""
+        out = self._run(checkout, "-c", "core.quotepath=off", "ls-files", "-s", "-z")
+        blobs = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            if path:
+                blobs[path] = meta.split(" ")[1]
+        return blobs
+
     def list_documents(self) -> Iterator[SourceDocument]:
         checkout = self.update_checkout()
-        self._stamp_commit_times(checkout)
+        yield from self._read(checkout, None)
+
+    def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        checkout = self.update_checkout()
+        self.blobs = self.blob_ids(checkout)
         include = self.options.include
         try:
-            for doc in read_pages(self, checkout, self.options.exclude, self.options.url):
+            for item in list_page_ids(self, checkout, self.options.exclude, self.blobs):
+                if included(item.source_id, include):
+                    yield item
+        finally:
+            self.skipped = [s for s in self.skipped if included(s.source_id, include)]
+
+    def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        yield from self._read(self.checkout, set(source_ids))
+
+    def _read(self, checkout: Path, only: set[str] | None) -> Iterator[SourceDocument]:
+        self._stamp_commit_times(checkout)
+        blobs = self.blob_ids(checkout)
+        include = self.options.include
+        try:
+            for doc in read_pages(self, checkout, self.options.exclude, self.options.url,
+                                  only=only, marker=blobs):
                 if included(doc.source_id, include):
                     yield doc
         finally:

@@ -11,19 +11,25 @@ has the API host hard-coded, reads databases only, and keeps plain text of rich-
   Markdown: headings as #, lists, to-dos, quotes, callouts, code, tables.
 - source_id is the page id; updated_at is `last_edited_time`; url is the page's `url`. Archived
   and trashed pages are left out (gone).
+- Ids-only listing: the same walk, but a page whose `last_edited_time` matches the stored marker
+  is not rendered: its marker also lists the sub-pages and databases found inside it last time
+  (adding or removing one edits the page), so the walk goes on without reading its blocks. Only
+  new and edited pages are rendered, during the walk (their blocks are where their sub-pages are
+  found), and handed to the sync with the listing.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.base import Connector, ListingIncompleteError, SourceDocument
-from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time
+from connectors.base import Connector, ListedId, ListingIncompleteError, SourceDocument
+from connectors.http import HttpClient, HttpOptions, parse_time
+from connectors.options import BaseUrl, bearer, open_client
 
 NOTION_VERSION = "2022-06-28"
 MAX_DEPTH = 25  # nesting of blocks; Notion's own editor stops well before
@@ -75,22 +81,37 @@ def page_title(page: dict[str, Any]) -> str:
     return ""
 
 
+def _marker(edited: Any, children: list[tuple[str, str]]) -> str:
+    """`last_edited_time`, then the sub-pages ("page:id") and databases found in the page."""
+    if not isinstance(edited, str) or not edited:
+        return ""  # no edit time: the sync must read the page to know
+    return " ".join([edited, *(f"{kind}:{item}" for kind, item in children)])
+
+
+def _children_of(marker: str | None, edited: Any) -> list[tuple[str, str]] | None:
+    """The sub-pages recorded in `marker` if it was taken at edit time `edited`, else None."""
+    if not marker or not isinstance(edited, str) or not edited:
+        return None
+    first, *rest = marker.split(" ")
+    if first != edited:
+        return None
+    children = [tuple(part.split(":", 1)) for part in rest]
+    if any(len(c) != 2 or c[0] not in {"page", "database"} for c in children):
+        return None
+    return children  # type: ignore[return-value]
+
+
 class NotionOptions(HttpOptions):
     token_env: str = Field(description="env var with the integration token (secret_... / ntn_...)")
     database_ids: list[str] = []
     page_ids: list[str] = []
     child_pages: bool = Field(True, description="also list sub-pages and inline databases")
-    base_url: str = "https://api.notion.com"
+    base_url: BaseUrl = "https://api.notion.com"
 
     @field_validator("database_ids", "page_ids")
     @classmethod
     def _ids(cls, value: list[str]) -> list[str]:
         return [normalize_id(v) for v in value]
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return check_http_url(value, "base_url")
 
     @model_validator(mode="after")
     def _something(self) -> "NotionOptions":
@@ -104,15 +125,33 @@ class NotionConnector(Connector):
     Options = NotionOptions
     options: NotionOptions
 
-    def list_documents(self) -> Iterator[SourceDocument]:
+    def _open(self) -> HttpClient:
         opts = self.options
-        token = self.require_env(opts.token_env, "token")
         self.api = opts.base_url + "/v1"
-        headers = {"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION,
+        headers = {**bearer(self, opts.token_env), "Notion-Version": NOTION_VERSION,
                    "Accept": "application/json"}
-        with HttpClient(source_name=self.context.source_name, service="Notion",
-                        auth_env=opts.token_env, timeout_s=opts.timeout_s,
-                        max_attempts=opts.max_attempts, headers=headers) as self.client:
+        return open_client(self, "Notion", auth_env=opts.token_env, headers=headers)
+
+    def list_documents(self) -> Iterator[SourceDocument]:
+        for item in self._walk({}):
+            assert item.document is not None  # nothing is known: every page is rendered
+            yield item.document
+
+    def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        yield from self._walk(known)
+
+    def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        with self._open() as self.client:
+            for page_id in source_ids:
+                page = self.client.json("GET", f"{self.api}/pages/{page_id}", accept=(404,))
+                if page.get("object") == "page" and not (page.get("archived")
+                                                         or page.get("in_trash")):
+                    yield self._document(page, [])
+
+    def _walk(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        """Every page under the configured roots; rendered unless `known` has its edit time."""
+        opts = self.options
+        with self._open() as self.client:
             # (kind, id, page object or None, configured?) in listing order
             todo: deque[tuple[str, str, dict[str, Any] | None, bool]] = deque(
                 [("database", d, None, True) for d in opts.database_ids]
@@ -134,11 +173,16 @@ class NotionConnector(Connector):
                                             "integration?)" if configured else None)
                 if page.get("archived") or page.get("in_trash"):
                     continue
-                children: list[tuple[str, str]] = []
-                doc = self._document(page, children)
+                children = _children_of(known.get(page["id"]), page.get("last_edited_time"))
+                if children is not None:  # unchanged since the last sync: not rendered
+                    item = ListedId(page["id"], known[page["id"]])
+                else:
+                    children = []
+                    doc = self._document(page, children)
+                    item = ListedId(doc.source_id, doc.version or "", document=doc)
                 if opts.child_pages:
                     todo.extend((k, i, None, False) for k, i in children)
-                yield doc
+                yield item
 
     def _query(self, database_id: str, configured: bool) -> Iterator[dict[str, Any]]:
         missing = (f"database {database_id} (is it shared with the integration?)"
@@ -179,7 +223,8 @@ class NotionConnector(Connector):
         body = self._render(page_id, 0, children).strip()  # title-only pages are pages too
         return SourceDocument(source_id=page_id, title=title, content=body, url=page.get("url"),
                               updated_at=parse_time(page.get("last_edited_time")),
-                              content_type="markdown")
+                              content_type="markdown",
+                              version=_marker(page.get("last_edited_time"), children))
 
     def _render(self, block_id: str, depth: int, children: list[tuple[str, str]],
                 indent: str = "") -> str:

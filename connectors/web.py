@@ -11,15 +11,20 @@ failed page, ignores robots.txt and cannot tell a 404 (page gone) from a 5xx (li
 - source_id is the page's path (+ query); updated_at is `<lastmod>`, else `Last-Modified`.
 - A listed page that answers 404/410 is gone (left out, not an error); 5xx, timeouts, a broken
   sitemap -> ListingIncompleteError. Pages past `max_pages` are reported as skipped.
+- Ids-only listing (sitemaps): the marker is the page's `<lastmod>`, `ETag` and `Last-Modified`.
+  A page whose `<lastmod>` is the stored one costs no request; any other is asked for with
+  `If-None-Match` / `If-Modified-Since`, and an unchanged page answers 304 with no body. A crawl
+  finds pages through the links in their bodies, so it reads every page (a full listing).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import gzip
+import json
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -30,10 +35,11 @@ import requests
 from bs4 import BeautifulSoup, SoupStrainer
 from pydantic import Field, field_validator
 
-from connectors.base import (Connector, ConnectorConfigError, ListingIncompleteError,
+from connectors.base import (Connector, ConnectorConfigError, ListedId, ListingIncompleteError,
                              SourceDocument)
 from connectors.html import html_to_markdown
-from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time, same_origin
+from connectors.http import HttpOptions, check_http_url, parse_time, same_origin
+from connectors.options import open_client
 
 ROBOTS_AGENT = "ragbot"
 GONE = (404, 410)
@@ -73,6 +79,22 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def page_marker(lastmod: datetime | None, etag: str | None, modified: str | None) -> str:
+    """The version marker of a page: its sitemap `<lastmod>` and its HTTP validators."""
+    if not (lastmod or etag or modified):
+        return ""  # nothing to ask "changed since?" with: the sync reads the page every time
+    return json.dumps({"lastmod": lastmod.isoformat() if lastmod else None, "etag": etag,
+                       "modified": modified}, sort_keys=True)
+
+
+def _validators(marker: str | None) -> dict[str, str | None]:
+    try:
+        value = json.loads(marker or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _decode(response: requests.Response) -> str:
     if "charset=" in response.headers.get("Content-Type", "").lower():
         return response.text
@@ -87,24 +109,55 @@ class WebConnector(Connector):
     Options = WebOptions
     options: WebOptions
 
-    def list_documents(self) -> Iterator[SourceDocument]:
+    def _open(self) -> requests.Response:
+        """Client, robots.txt and the first response (the sitemap or the crawl's root)."""
         opts = self.options
-        with HttpClient(source_name=self.context.source_name, service="the web site",
-                        timeout_s=opts.timeout_s, max_attempts=opts.max_attempts,
-                        no_auth_hint="the web connector reads public pages only; exclude the "
-                                     "protected ones (`exclude`)") as client:
-            self.client = client
-            self.robots, self.crawl_delay = self._read_robots()
-            if not self._allowed(opts.url):
-                raise ConnectorConfigError(f"source {self.context.source_name!r}: robots.txt "
-                                           f"disallows {opts.url} for {ROBOTS_AGENT!r}")
-            first = client.get(opts.url, missing="page at `url`")
+        self.client = client = open_client(
+            self, "the web site", no_auth_hint="the web connector reads public pages only; "
+                                               "exclude the protected ones (`exclude`)")
+        self.robots, self.crawl_delay = self._read_robots()
+        if not self._allowed(opts.url):
+            raise ConnectorConfigError(f"source {self.context.source_name!r}: robots.txt "
+                                       f"disallows {opts.url} for {ROBOTS_AGENT!r}")
+        return client.get(opts.url, missing="page at `url`")
+
+    def list_documents(self) -> Iterator[SourceDocument]:
+        for item in self.list_ids({}):
+            assert item.document is not None  # nothing known: every page was read
+            yield item.document
+
+    def list_ids(self, known: Mapping[str, str]) -> Iterator[ListedId]:
+        try:
+            first = self._open()
             root = self._sitemap_root(first)
             if root is not None:
                 listed = self._sitemap_urls(first.url, root)
-                yield from self._read_listed(listed)
+                self.listed = {source_id_of(item.url): item for item in listed}
+                yield from self._read_listed(listed, known)
             else:
-                yield from self._crawl(first)
+                for doc in self._crawl(first):
+                    yield ListedId(doc.source_id, doc.version or "", document=doc)
+        finally:
+            self.client.close()
+
+    def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
+        listed = getattr(self, "listed", {})  # a crawl hands over every page while listing
+        done: set[str] = set()
+        with open_client(self, "the web site") as self.client:
+            for source_id in source_ids:
+                if source_id not in listed:
+                    continue
+                self._pause(done)
+                response = self.client.get(listed[source_id].url, accept=GONE)
+                done.add(source_id)
+                if response.status_code in GONE:
+                    continue
+                if not same_origin(response.url, self.options.url):
+                    self.skip(source_id, f"redirects to another host ({response.url})")
+                    continue
+                doc = self._document(response, source_id, listed[source_id].lastmod)
+                if doc is not None:
+                    yield doc
 
     # robots.txt ---------------------------------------------------------------------------
 
@@ -180,7 +233,9 @@ class WebConnector(Connector):
                     listed[loc] = _Listed(loc, parse_time(fields.get("lastmod")))
         return list(listed.values())
 
-    def _read_listed(self, listed: list[_Listed]) -> Iterator[SourceDocument]:
+    def _read_listed(self, listed: list[_Listed],
+                     known: Mapping[str, str]) -> Iterator[ListedId]:
+        """Each listed page: unchanged by `<lastmod>` (no request), by a 304, or read."""
         done: set[str] = set()
         for item in listed:
             source_id = source_id_of(item.url)
@@ -192,9 +247,22 @@ class WebConnector(Connector):
             if len(done) >= self.options.max_pages:
                 self.skip(source_id, f"beyond max_pages ({self.options.max_pages})")
                 continue
+            old = _validators(known.get(source_id))
+            if item.lastmod and old.get("lastmod") == item.lastmod.isoformat():
+                done.add(source_id)
+                yield ListedId(source_id, known[source_id])
+                continue
+            ask = {k: v for k, v in (("If-None-Match", old.get("etag")),
+                                     ("If-Modified-Since", old.get("modified"))) if v}
             self._pause(done)
-            response = self.client.get(item.url, accept=GONE)
+            response = self.client.get(item.url, accept=GONE, headers=ask)
             done.add(source_id)
+            if response.status_code == 304 and ask:  # unchanged: a few headers, no body
+                yield ListedId(source_id, page_marker(
+                    item.lastmod, response.headers.get("ETag") or old.get("etag"),
+                    response.headers.get("Last-Modified") or old.get("modified")),
+                    unchanged=True)
+                continue
             if response.status_code in GONE:
                 continue  # listed but gone: deleted from the index, as it should be
             if not same_origin(response.url, self.options.url):
@@ -202,7 +270,7 @@ class WebConnector(Connector):
                 continue
             doc = self._document(response, source_id, item.lastmod)
             if doc is not None:
-                yield doc
+                yield ListedId(source_id, doc.version or "", document=doc)
 
     # crawling -----------------------------------------------------------------------------
 
@@ -291,7 +359,9 @@ class WebConnector(Connector):
             return None
         title = title or PurePosixPath(urlsplit(response.url).path).name or response.url
         return SourceDocument(source_id=source_id, title=title, content=body, url=response.url,
-                              updated_at=updated, content_type=kind)
+                              updated_at=updated, content_type=kind,
+                              version=page_marker(lastmod, response.headers.get("ETag"),
+                                                  response.headers.get("Last-Modified")))
 
     def _excluded(self, source_id: str) -> bool:
         return any(fnmatch.fnmatch(source_id, pattern) for pattern in self.options.exclude)

@@ -94,8 +94,16 @@ def m003_jobs_renamed_module(conn: Connection) -> None:
                      .values(job_state=pickle.dumps(restored, pickle.HIGHEST_PROTOCOL)))
 
 
+def m004_version_markers(conn: Connection) -> None:
+    """Sync asks each source what changed: a page's version marker and each run's fetched count."""
+    from bot.knowledge import state
+
+    add_column(conn, "pages", state.pages.c.marker)
+    add_column(conn, "sync_runs", state.sync_runs.c.fetched)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [m001_tables, m002_leases,
-                                                  m003_jobs_renamed_module]
+                                                  m003_jobs_renamed_module, m004_version_markers]
 
 
 def add_column(conn: Connection, table: str, column: Column) -> None:

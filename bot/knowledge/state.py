@@ -4,6 +4,9 @@
 - `pages`: one row per indexed page: its content hash (so an unchanged page costs one hash and no
   chunking or embedding), and its title/url/updated time. The updated time lives here, not in
   chunk metadata, so a page whose only change is its timestamp is never re-embedded.
+  `marker` is the source's version marker of the page (a Confluence version, a blob sha, an ETag),
+  prefixed with the tag it is valid under (`sync.marker_tag`); a sync fetches only pages whose
+  marker changed.
 - `sync_runs`: every sync, scheduled or manual, with counts and the error; `ragbot status`,
   `/ragadmin` and the failure alerts read it.
 - `index_meta`: a generation counter bumped by every sync that changed the index, so in-process
@@ -32,6 +35,7 @@ pages = Table(
     Column("updated_at", DateTime(timezone=True)),
     Column("chunks", Integer, nullable=False, default=0),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Column("marker", Text),
 )
 
 sync_runs = Table(
@@ -51,6 +55,7 @@ sync_runs = Table(
     Column("chunks_deleted", Integer, default=0),
     Column("items_skipped", Integer, default=0),
     Column("error", Text),
+    Column("fetched", Integer),  # page bodies read from the source
 )
 
 index_meta = Table(
@@ -79,13 +84,18 @@ class PageRow:
     url: str | None
     updated_at: datetime | None
     chunks: int
+    marker: str | None = None
 
 
 def page_rows(engine: Engine, source: str) -> dict[str, PageRow]:
     with engine.connect() as conn:
         rows = conn.execute(select(pages).where(pages.c.source == source)).mappings().all()
-    return {r["source_id"]: PageRow(r["source_id"], r["content_hash"], r["title"], r["url"],
-                                    aware(r["updated_at"]), r["chunks"]) for r in rows}
+    return {r["source_id"]: _row(r) for r in rows}
+
+
+def _row(r) -> PageRow:
+    return PageRow(r["source_id"], r["content_hash"], r["title"], r["url"],
+                   aware(r["updated_at"]), r["chunks"], r["marker"])
 
 
 def pages_by_id(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PageRow]:
@@ -96,9 +106,7 @@ def pages_by_id(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
     with engine.connect() as conn:
         rows = conn.execute(select(pages).where(
             pages.c.source_id.in_({k[1] for k in keys}))).mappings().all()
-    return {(r["source"], r["source_id"]): PageRow(r["source_id"], r["content_hash"], r["title"],
-                                                   r["url"], aware(r["updated_at"]), r["chunks"])
-            for r in rows if (r["source"], r["source_id"]) in keys}
+    return {(r["source"], r["source_id"]): _row(r) for r in rows if (r["source"], r["source_id"]) in keys}
 
 
 def save_pages(engine: Engine, source: str, rows: Iterable[PageRow], removed: Iterable[str]) -> None:
@@ -108,11 +116,13 @@ def save_pages(engine: Engine, source: str, rows: Iterable[PageRow], removed: It
         for start in range(0, len(removed), 500):
             conn.execute(delete(pages).where(pages.c.source == source,
                                              pages.c.source_id.in_(removed[start:start + 500])))
-        conn.execute(delete(pages).where(pages.c.source == source,
-                                         pages.c.source_id.in_([r.source_id for r in rows])))
+        rows = list(rows)
+        if rows:
+            conn.execute(delete(pages).where(pages.c.source == source,
+                                             pages.c.source_id.in_([r.source_id for r in rows])))
         values = [dict(source=source, source_id=r.source_id, content_hash=r.content_hash,
                        title=r.title, url=r.url, updated_at=r.updated_at, chunks=r.chunks,
-                       indexed_at=now) for r in rows]
+                       marker=r.marker, indexed_at=now) for r in rows]
         if values:
             conn.execute(insert(pages), values)
 

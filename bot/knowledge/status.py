@@ -10,7 +10,8 @@ Health, in order of precedence:
 - "never synced": no run has succeeded yet;
 - "ok".
 Staleness is the time since the last successful sync: the index can be at most that far behind
-the source.
+the source. `last_fetched` is how many page bodies the last finished sync read from the source
+(an unchanged page's are not read where the source can say what changed).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SourceStatus:
     documents: int
     chunks: int
     stale_s: float | None  # seconds since last_success
+    last_fetched: int | None = None  # page bodies the last finished sync read from the source
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,6 +93,7 @@ def source_status(index: Index | Settings, now: datetime | None = None) -> list[
         latest = _latest(engine, name)
         latest_real = _latest(engine, name, "running", "ok", "failed")  # skipped runs aside
         last_failed = _latest(engine, name, "failed")
+        last_done = _latest(engine, name, "ok", "failed")
         streak = alerts.failure_streak(engine, name)
         syncing = bool(latest_real and latest_real["status"] == "running"
                        and index.is_syncing(name))
@@ -124,7 +127,8 @@ def source_status(index: Index | Settings, now: datetime | None = None) -> list[
             last_error_at=last_failed["finished_at"] if last_failed else None,
             failures_in_row=streak.failures, alerted=name in alerted,
             documents=documents, chunks=chunks,
-            stale_s=(now - last_success).total_seconds() if last_success else None))
+            stale_s=(now - last_success).total_seconds() if last_success else None,
+            last_fetched=last_done["fetched"] if last_done else None))
     return result
 
 

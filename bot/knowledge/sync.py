@@ -3,15 +3,21 @@
 The same function serves `ragbot sync`, the scheduler and `/ragadmin resync`.
 
 Order of operations, and why:
-1. List the whole source first. A `ConnectorError` (or any other failure) here ends the run with
-   the error recorded and *nothing deleted*: a listing we cannot vouch for never causes deletions.
-2. Pages whose content hash is unchanged are skipped without chunking or embedding.
-3. New and changed pages go through LangChain's `index()` (cleanup="incremental", grouped by
-   `source_id`): unchanged chunks inside a changed page are not re-embedded, stale ones are removed.
-4. Only then are the chunks of pages missing from the listing deleted (through the record manager,
-   so the vector store and the record manager stay in step).
-`full=True` re-reads and re-chunks every page and lets `index()` reconcile with cleanup="full"
-inside this source's record-manager namespace: anything of this source not seen is removed.
+1. Ask the source what it holds. A connector with an ids-only listing (`Connector.list_ids`)
+   gives every id with a version marker; ids whose marker matches the one stored beside the
+   page's hash are unchanged and cost nothing more, the rest are fetched by id. Without one (or
+   on a first sync, or `full=True`) the full listing is read. Markers are only trusted under the
+   same chunker and source options they were stored with (`marker_tag`).
+2. Documents flow in batches of `BATCH_PAGES` through hashing (an unchanged hash skips chunking
+   and embedding), chunking and LangChain's `index()` (cleanup="incremental", grouped by
+   `source_id`: unchanged chunks inside a changed page are not re-embedded, stale ones are
+   removed), and each batch's page rows are saved; memory does not grow with the source.
+3. Only after the listing and the fetches completed are the pages missing from them deleted
+   (through the record manager, so the vector store and the record manager stay in step). A
+   `ConnectorError` (or any other failure) before that ends the run with the error recorded and
+   *nothing deleted*: a listing we cannot vouch for never causes deletions.
+`full=True` re-lists, re-reads and re-chunks every page, then removes every chunk of this
+source's record-manager namespace that the run did not refresh (what `cleanup="full"` does).
 
 A per-source lease in the database (`sync:<source>`, bot/knowledge/leases.py) means two processes,
 on one host or several (the bot and a `ragbot scheduler` worker, two replicas), never sync the same
@@ -22,11 +28,12 @@ source at once; the second gets `SyncInProgressError` at once instead of waiting
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +47,9 @@ from bot.knowledge.chunking import CHUNKER_VERSION, chunk_document
 from connectors.base import ConnectorContext, ConnectorError, SkippedItem, SourceDocument
 from connectors.registry import connector_class
 
-Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks queued so far)
+BATCH_PAGES = 200  # documents per chunk/embed/write batch: bounds a sync's memory
+FETCH_BATCH = 100  # ids per `fetch_documents` call
 
 
 class SyncInProgressError(RuntimeError):
@@ -58,6 +67,7 @@ class SyncResult:
     deleted: int = 0
     chunks_embedded: int = 0
     chunks_deleted: int = 0
+    fetched: int = 0  # page bodies read from the source (an unchanged page's are not)
     skipped_items: list[SkippedItem] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
@@ -66,7 +76,8 @@ class SyncResult:
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "updated": self.updated, "skipped": self.skipped,
                 "deleted": self.deleted, "chunks_embedded": self.chunks_embedded,
-                "chunks_deleted": self.chunks_deleted, "items_skipped": len(self.skipped_items)}
+                "chunks_deleted": self.chunks_deleted, "fetched": self.fetched,
+                "items_skipped": len(self.skipped_items)}
 
 
 class _CountingEmbeddings(Embeddings):
@@ -124,6 +135,10 @@ class _CountingEmbeddings(Embeddings):
         self.seconds += seconds
         return seconds
 
+    def forget(self) -> None:
+        """Drop the cached vectors (after each written batch: memory stays bounded)."""
+        self._cache.clear()
+
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
@@ -163,6 +178,7 @@ def page_hash(settings: Settings, doc: SourceDocument) -> str:
 
 
 def _list(connector: Any) -> list[SourceDocument]:
+    """The whole listing in memory (benches only; the sync streams it)."""
     docs: dict[str, SourceDocument] = {}
     for doc in connector.list_documents():
         if doc.source_id in docs:
@@ -172,88 +188,253 @@ def _list(connector: Any) -> list[SourceDocument]:
     return list(docs.values())
 
 
+def marker_tag(settings: Settings, source: SourceConfig) -> str:
+    """What a stored version marker is only valid with: the chunker and this source's options.
+
+    A marker says "the source's copy did not change"; if the chunking or the source's config
+    (a URL template, an include glob) changed, the indexed copy may still be stale.
+    """
+    options = json.dumps(source.options.model_dump(mode="json"), sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{CHUNKER_VERSION}\0{settings.index.chunk_size}\0"
+                            f"{settings.index.chunk_overlap}\0{source.type}\0{options}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _timed(items: Iterable[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
+    """Iterate, adding the seconds spent inside the source's iterator to timings[key]."""
+    iterator = iter(items)
+    while True:
+        clock = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - clock
+        yield item
+
+
+class _Pipeline:
+    """Pages flow through here in bounded batches: hash, chunk, embed, write, record.
+
+    At most `BATCH_PAGES` documents, their chunks and their vectors are held at once, so the
+    peak memory of a sync does not grow with the size of the source (the ids of the pages seen
+    and the stored page rows do, at a few hundred bytes a page). Each batch's page rows are saved
+    right after its chunks are written, so the rows, the markers and the index stay in step even
+    if a later batch or the listing fails (deletions wait for the end; see `_sync`).
+    """
+
+    def __init__(self, index: Index, source: SourceConfig, result: SyncResult,
+                 known: dict[str, state.PageRow], tag: str, force: bool,
+                 progress: Progress | None) -> None:
+        self.index, self.settings, self.source = index, index.settings, source
+        self.result, self.known = result, known
+        self.tag, self.force, self.progress = tag, force, progress
+        self.engine = index.engine
+        self.pending: list[tuple[SourceDocument, str | None]] = []
+        self.touched: list[state.PageRow] = []
+        self.indexed = False
+        self.manager = index.record_manager(source.name)
+        self.started = self.manager.get_time()  # a full sync removes what it did not refresh
+        self.counting: _CountingEmbeddings | None = None
+        self.vectors: Any = None
+
+    def _open(self) -> None:
+        """The model and the vector store, on first use (a sync with nothing to do needs neither)."""
+        if self.vectors is None:
+            clock = time.perf_counter()
+            index = self.index
+            self.counting = _CountingEmbeddings(lambda: index.embeddings, 0, self.progress)
+            self.vectors = index.vector_store(embedding=self.counting)
+            self.result.timings["open"] = time.perf_counter() - clock
+
+    def tagged(self, marker: str | None) -> str | None:
+        return f"{self.tag}:{marker}" if marker else None
+
+    def add(self, doc: SourceDocument, marker: str | None) -> None:
+        """A document read from the source (counts as a fetched body)."""
+        self.result.fetched += 1
+        self.pending.append((doc, marker))
+        if len(self.pending) >= BATCH_PAGES:
+            self.flush()
+
+    def unchanged(self, source_id: str, marker: str) -> None:
+        """The source vouched this page unchanged (HTTP 304): keep it, store its new marker."""
+        self.result.skipped += 1
+        self.touched.append(replace(self.known[source_id], marker=self.tagged(marker)))
+        if len(self.touched) >= BATCH_PAGES:
+            self.flush()
+
+    def flush(self) -> None:
+        docs, self.pending = self.pending, []
+        rows, self.touched = self.touched, []
+        result, settings = self.result, self.settings
+        to_index = []
+        for doc, marker in docs:
+            clock = time.perf_counter()
+            digest = page_hash(settings, doc)
+            old = self.known.get(doc.source_id)
+            changed = result.full or old is None or old.content_hash != digest
+            chunk_start = time.perf_counter()
+            result.timings["hash"] += chunk_start - clock
+            chunks = chunk_document(doc, self.source.name, settings.index.chunk_size,
+                                    settings.index.chunk_overlap) if changed else None
+            result.timings["chunk"] += time.perf_counter() - chunk_start
+            if chunks is not None:
+                to_index.extend(chunks)
+            if old is None:
+                result.added += 1
+            elif old.content_hash != digest:
+                result.updated += 1
+            else:
+                result.skipped += 1
+            rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
+                                      len(chunks) if chunks is not None else old.chunks,
+                                      self.tagged(marker)))
+        if to_index:
+            self._write(to_index)
+        if rows:
+            clock = time.perf_counter()
+            state.save_pages(self.engine, self.source.name, rows, ())
+            result.timings["finish"] += time.perf_counter() - clock
+
+    def _write(self, to_index: list) -> None:
+        self._open()
+        clock = time.perf_counter()
+        counting, known = self.counting, self.known
+        assert counting is not None
+        # Vectors up front for what is certainly new: every chunk when re-embedding everything,
+        # else the new pages' chunks. A changed page's chunks stay lazy: index() skips the ones
+        # whose text did not change, and only the rest get embedded.
+        fresh = [c.page_content for c in to_index
+                 if self.force or known.get(c.metadata["source_id"]) is None]
+        counting.total += len(to_index)
+        embedded = counting.seconds
+        counting.prefill(fresh)
+        # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
+        outcome = langchain_index(to_index, self.manager, self.vectors, cleanup="incremental",
+                                 source_id_key="source_id", key_encoder="sha256",
+                                 force_update=self.force,
+                                 batch_size=max(2048, self.settings.index.embed_batch_size * 4))
+        counting.forget()  # the batch is written: its vectors need not stay in memory
+        self.result.chunks_embedded += outcome["num_added"] + outcome["num_updated"]
+        self.result.chunks_deleted += outcome["num_deleted"]
+        self.indexed = True
+        self.result.timings["index_other"] += (time.perf_counter() - clock
+                                               - (counting.seconds - embedded))
+
+    def remove(self, source_ids: list[str]) -> None:
+        """Delete the chunks of these pages (full: of every page this sync did not refresh)."""
+        self._open()
+        clock = time.perf_counter()
+        keys: list[str] = []
+        if self.result.full:
+            while batch := self.manager.list_keys(before=self.started, limit=1000):
+                self._delete(batch)
+                keys += batch
+        else:
+            for start in range(0, len(source_ids), 500):
+                batch = self.manager.list_keys(group_ids=source_ids[start:start + 500])
+                self._delete(batch)
+                keys += batch
+        self.result.chunks_deleted += len(keys)
+        self.result.timings["finish"] += time.perf_counter() - clock
+
+    def _delete(self, keys: list[str]) -> None:
+        if keys:
+            self.vectors.delete(keys)
+            self.manager.delete_keys(keys)
+
+
+def _by_listing(connector: Any, pipeline: _Pipeline) -> set[str]:
+    """The full listing, streamed: every document is read (first sync, --full, no ids)."""
+    seen: set[str] = set()
+    for doc in _timed(connector.list_documents(), pipeline.result.timings, "list"):
+        if doc.source_id in seen:
+            connector.skip(doc.source_id, "listed twice by the source; the first copy was kept")
+            continue
+        seen.add(doc.source_id)
+        pipeline.add(doc, doc.version)
+    return seen
+
+
+def _markers(known: dict[str, state.PageRow], tag: str) -> dict[str, str]:
+    """id -> the connector's marker, for the stored markers valid under `tag`."""
+    prefix = tag + ":"
+    return {sid: row.marker[len(prefix):] for sid, row in known.items()
+            if row.marker and row.marker.startswith(prefix)}
+
+
+def _by_ids(connector: Any, pipeline: _Pipeline, known: dict[str, str]) -> set[str]:
+    """List ids and markers, then fetch only the bodies whose marker changed."""
+    timings = pipeline.result.timings
+    seen: set[str] = set()
+    to_fetch: dict[str, str] = {}  # id -> listed marker
+    for item in _timed(connector.list_ids(known), timings, "list"):
+        sid = item.source_id
+        if sid in seen:
+            connector.skip(sid, "listed twice by the source; the first copy was kept")
+            continue
+        seen.add(sid)
+        if item.document is not None:  # read anyway (a crawl; a page rendered to list it)
+            pipeline.add(item.document, item.marker)
+        elif item.marker and known.get(sid) == item.marker:
+            pipeline.result.skipped += 1
+        elif item.unchanged and sid in known:
+            pipeline.unchanged(sid, item.marker)
+        else:
+            to_fetch[sid] = item.marker
+    wanted = list(to_fetch)
+    got: set[str] = set()
+    for start in range(0, len(wanted), FETCH_BATCH):
+        for doc in _timed(connector.fetch_documents(wanted[start:start + FETCH_BATCH]), timings,
+                          "fetch"):
+            if doc.source_id in to_fetch and doc.source_id not in got:
+                got.add(doc.source_id)
+                pipeline.add(doc, doc.version or to_fetch[doc.source_id])
+    return seen - (set(wanted) - got)  # listed, but gone (or skipped) by the time of the fetch
+
+
 def _sync(index: Index, source: SourceConfig, result: SyncResult, progress: Progress | None):
-    settings = index.settings
-    engine = index.engine
-    clock = time.perf_counter()
+    settings, engine = index.settings, index.engine
     connector = build_connector(settings, source)
-    try:
-        listing = _list(connector)
-    finally:
-        result.skipped_items = list(connector.skipped)
     known = state.page_rows(engine, source.name)
-    if not listing and known and not result.full:
+    force = _check_space(settings, source.name, bool(known), result.full)
+    result.timings.update(list=0.0, fetch=0.0, hash=0.0, chunk=0.0, open=0.0, index_other=0.0,
+                          finish=0.0)
+    tag = marker_tag(settings, source)
+    pipeline = _Pipeline(index, source, result, known, tag, force, progress)
+    # Ids first where the source can say what changed. Without a valid stored marker (a first
+    # sync, a changed chunker or source config) everything is read anyway, and the full listing
+    # does it in the source's own pages (one request per page of results, not one per document).
+    markers = {} if result.full else _markers(known, tag)
+    by_ids = bool(markers) and connector.supports_ids()
+    try:
+        seen = _by_ids(connector, pipeline, markers) if by_ids else _by_listing(connector, pipeline)
+        pipeline.flush()
+    finally:
+        connector.close()
+        result.skipped_items = list(connector.skipped)
+    if not seen and known and not result.full:
         raise ConnectorError(
             f"source {source.name!r} listed no pages but the index holds {len(known)}; nothing "
             f"was deleted. If the source really is empty now, run `ragbot sync --source "
             f"{source.name} --full`.")
-
-    result.timings["list"] = time.perf_counter() - clock
-    rows: list[state.PageRow] = []
-    to_index = []
-    hashing = chunking = 0.0
-    for doc in listing:
-        clock = time.perf_counter()
-        digest = page_hash(settings, doc)
-        old = known.get(doc.source_id)
-        changed = result.full or old is None or old.content_hash != digest
-        chunk_start = time.perf_counter()
-        hashing += chunk_start - clock
-        chunks = chunk_document(doc, source.name, settings.index.chunk_size,
-                                settings.index.chunk_overlap) if changed else None
-        chunking += time.perf_counter() - chunk_start
-        if chunks is not None:
-            to_index.extend(chunks)
-        if old is None:
-            result.added += 1
-        elif old.content_hash != digest:
-            result.updated += 1
-        else:
-            result.skipped += 1
-        rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
-                                  len(chunks) if chunks is not None else old.chunks))
-    removed = sorted(set(known) - {doc.source_id for doc in listing})
-    result.timings.update(hash=hashing, chunk=chunking)
-
-    clock = time.perf_counter()
-    force = _check_space(settings, source.name, bool(known), result.full)
-    manager = index.record_manager(source.name)
-    counting = _CountingEmbeddings(lambda: index.embeddings, len(to_index), progress)
-    store = index.vector_store(embedding=counting)
-    result.timings["open"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    if to_index or result.full:
-        # Vectors up front for what is certainly new: every chunk when re-embedding everything,
-        # else the new pages' chunks. A changed page's chunks stay lazy: index() skips the ones
-        # whose text did not change, and only the rest get embedded.
-        fresh = [c.page_content for c in to_index if force or known.get(
-            c.metadata["source_id"]) is None]
-        counting.prefill(fresh)
-        # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
-        outcome = langchain_index(to_index, manager, store,
-                                  cleanup="full" if result.full else "incremental",
-                                  source_id_key="source_id", key_encoder="sha256",
-                                  force_update=force,
-                                  batch_size=max(2048, settings.index.embed_batch_size * 4))
-        result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
-        result.chunks_deleted = outcome["num_deleted"]
-    result.timings["embed"] = counting.seconds
-    result.timings["embed_upfront"] = counting.upfront_seconds
-    result.timings["index_other"] = time.perf_counter() - clock - counting.seconds
-    clock = time.perf_counter()
-    if removed:
-        keys = manager.list_keys(group_ids=removed)
-        if keys:
-            store.delete(keys)
-            manager.delete_keys(keys)
-        result.chunks_deleted += len(keys)
+    # Only now, after a listing that completed, may pages be deleted.
+    removed = sorted(set(known) - seen)
+    if removed or result.full:
+        pipeline.remove(removed)
     result.deleted = len(removed)
-    state.save_pages(engine, source.name, rows, removed)
-    if to_index or result.full:
+    clock = time.perf_counter()
+    state.save_pages(engine, source.name, (), removed)
+    if pipeline.indexed or result.full:
         vectors.record_space(settings, source.name)
     if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
         state.bump_generation(engine)
-    result.timings["finish"] = time.perf_counter() - clock
+    result.timings["finish"] += time.perf_counter() - clock
+    counting = pipeline.counting
+    result.timings["embed"] = counting.seconds if counting else 0.0
+    result.timings["embed_upfront"] = counting.upfront_seconds if counting else 0.0
 
 
 def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> bool:

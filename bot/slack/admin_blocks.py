@@ -107,8 +107,10 @@ def status_line(row: SourceStatus, now: datetime | None = None) -> str:
         next_run = "next run: not planned (no scheduler has run yet)"
     else:
         next_run = f"next run {until(row.next_run, now)}"
+    fetched = "" if row.last_fetched is None else \
+        f", {row.last_fetched} fetched by the last sync"
     line = (f"{icon} *{safe(row.name)}* — {health} · {synced} · {row.documents} documents, "
-            f"{row.chunks} chunks · {next_run}")
+            f"{row.chunks} chunks{fetched} · {next_run}")
     if row.last_error:
         line += f"\n      last error {ago(row.last_error_at, now)}: {_short(row.last_error)}"
     return line

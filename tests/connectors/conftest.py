@@ -54,3 +54,16 @@ def connect(tmp_path: Path) -> Callable[..., Connector]:
         return cls(opts, ConnectorContext("wiki", tmp_path / "state" / "wiki", os.environ))
 
     return build
+
+
+@pytest.fixture
+def fake_embeddings(monkeypatch: pytest.MonkeyPatch):
+    """LangChain's deterministic fake embedding in place of the model (big-source sync tests
+    measure the sync, not the model; the record manager and Chroma stay the real ones)."""
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from bot.knowledge import vectors
+
+    fake = DeterministicFakeEmbedding(size=32)
+    monkeypatch.setattr(vectors, "embeddings", lambda settings: fake)
+    return fake

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -169,6 +169,7 @@ class FakeConfluence(FakeServer):
         self.base_url = self.url if cloud else self.url + self.context
         self.spaces: dict[str, str] = {}
         self.pages: dict[str, ConfluencePage] = {}
+        self.bodies = 0  # page bodies (body.storage) served, listed or fetched by id
 
     def add(self, page: ConfluencePage) -> None:
         self.spaces.setdefault(page.space, f"{page.space} space")
@@ -194,14 +195,23 @@ class FakeConfluence(FakeServer):
             parent = p.parent
         return chain
 
-    def _page_json(self, page: ConfluencePage) -> dict[str, Any]:
+    def _page_json(self, page: ConfluencePage, expand: str) -> dict[str, Any]:
+        """The page as the REST API gives it: body, version and ancestors only when expanded."""
         webui = (f"/spaces/{page.space}/pages/{page.id}/{page.title.replace(' ', '+')}"
                  if self.cloud else f"/pages/viewpage.action?pageId={page.id}")
-        return {"id": page.id, "type": "page", "status": "current", "title": page.title,
-                "body": {"storage": {"value": page.body, "representation": "storage"}},
-                "version": {"number": page.version, "when": iso(page.when)},
-                "ancestors": self._ancestors(page),
-                "_links": {"webui": webui, "self": f"{self.base_url}/rest/api/content/{page.id}"}}
+        expanded = set(expand.split(","))
+        data: dict[str, Any] = {
+            "id": page.id, "type": "page", "status": "current", "title": page.title,
+            "_links": {"webui": webui, "self": f"{self.base_url}/rest/api/content/{page.id}"},
+            "_expandable": {"body": "", "version": "", "ancestors": ""}}
+        if "body.storage" in expanded:
+            self.bodies += 1
+            data["body"] = {"storage": {"value": page.body, "representation": "storage"}}
+        if "version" in expanded:
+            data["version"] = {"number": page.version, "when": iso(page.when)}
+        if "ancestors" in expanded:
+            data["ancestors"] = self._ancestors(page)
+        return data
 
     def handle(self, request: Request) -> Reply:
         if not self._authorized(request):
@@ -215,9 +225,14 @@ class FakeConfluence(FakeServer):
             if key not in self.spaces:
                 return Reply(404, {"statusCode": 404, "message": f"No space with key : {key}"})
             return Reply(200, {"key": key, "name": self.spaces[key], "type": "global"})
+        if path.startswith("/content/") and path.count("/") == 2:
+            page = self.pages.get(path.split("/")[2])
+            if page is None:
+                return Reply(404, {"statusCode": 404, "message": "No content found with id"})
+            return Reply(200, self._page_json(page, request.query.get("expand", "")))
         if path == "/content":
             q = request.query
-            assert q.get("type") == "page" and "body.storage" in q.get("expand", "")
+            assert q.get("type") == "page"
             start, limit = int(q.get("start", 0)), min(int(q.get("limit", 25)), self.page_limit)
             pages = sorted((p for p in self.pages.values() if p.space == q["spaceKey"]),
                            key=lambda p: p.id)
@@ -227,7 +242,8 @@ class FakeConfluence(FakeServer):
                 links["next"] = (f"/rest/api/content?spaceKey={q['spaceKey']}&type=page"
                                  f"&status=current&expand={q['expand']}&limit={limit}"
                                  f"&start={start + limit}")
-            return Reply(200, {"results": [self._page_json(p) for p in chunk], "start": start,
+            return Reply(200, {"results": [self._page_json(p, q.get("expand", "")) for p in chunk],
+                               "start": start,
                                "limit": limit, "size": len(chunk), "_links": links})
         return Reply(404, {"statusCode": 404})
 
@@ -244,6 +260,7 @@ class FakeNotion(FakeServer):
         self.pages: dict[str, dict[str, Any]] = {}
         self.databases: dict[str, list[str]] = {}
         self.blocks: dict[str, list[dict[str, Any]]] = {}  # parent id -> child blocks
+        self.bodies = 0  # pages whose blocks were read (first page of their children)
 
     @staticmethod
     def text(content: str, **annotations: Any) -> dict[str, Any]:
@@ -310,6 +327,9 @@ class FakeNotion(FakeServer):
         if parts[:2] == ["v1", "blocks"] and parts[3:] == ["children"]:
             if parts[2] not in self.blocks:
                 return not_found
+            if parts[2] in self.pages and not request.query.get("start_cursor"):
+                with self._lock:
+                    self.bodies += 1
             return Reply(200, self._page(self.blocks[parts[2]], request.query.get("start_cursor"),
                                          int(request.query.get("page_size", 100))))
         return not_found
@@ -334,13 +354,20 @@ class FakeGitHub(FakeServer):
         self.dates: dict[str, datetime] = {}
         self.truncated = False
         self.private = token is not None
+        self.bodies = 0  # blobs served
+        self._by_sha: dict[str, bytes] = {}
 
     def put(self, path: str, content: str | bytes, when: datetime) -> None:
+        if path in self.files:
+            self.delete(path)
         self.files[path] = content.encode() if isinstance(content, str) else content
         self.dates[path] = when
+        self._by_sha[git_blob_sha(self.files[path])] = self.files[path]
 
     def delete(self, path: str) -> None:
-        del self.files[path]
+        data = self.files.pop(path)
+        if data not in self.files.values():  # a blob lives while some file holds it
+            self._by_sha.pop(git_blob_sha(data), None)
 
     def _tree(self) -> list[dict[str, Any]]:
         entries: dict[str, dict[str, Any]] = {}
@@ -380,9 +407,11 @@ class FakeGitHub(FakeServer):
                                "truncated": self.truncated})
         if path.startswith("/git/blobs/"):
             sha = path.rsplit("/", 1)[-1]
-            data = next((d for d in self.files.values() if git_blob_sha(d) == sha), None)
+            data = self._by_sha.get(sha)
             if data is None:
                 return not_found
+            with self._lock:
+                self.bodies += 1
             if "raw" in request.headers.get("accept", ""):
                 return Reply(200, data, {"Content-Type": "application/vnd.github.raw"})
             return Reply(200, {"sha": sha, "size": len(data), "encoding": "base64",
@@ -411,6 +440,8 @@ class FakeSite(FakeServer):
         self.pages: dict[str, tuple[str, datetime]] = {}  # path -> (html, last modified)
         self.robots = "User-agent: *\nDisallow: /docs/private/\n"
         self.sitemap_extra: list[str] = []  # paths listed in the sitemap but not served
+        self.lastmod = True  # <lastmod> in the sitemap
+        self.bodies = 0  # page bodies served (a 304 has none)
 
     def page(self, path: str, title: str, body: str, when: datetime,
              links: list[str] = ()) -> None:
@@ -423,7 +454,8 @@ class FakeSite(FakeServer):
     def _urlset(self, paths: list[str]) -> str:
         entries = "".join(
             f"<url><loc>{self.url}{p}</loc>"
-            + (f"<lastmod>{iso(self.pages[p][1])}</lastmod>" if p in self.pages else "")
+            + (f"<lastmod>{iso(self.pages[p][1])}</lastmod>" if p in self.pages and self.lastmod
+               else "")
             + "</url>" for p in paths)
         return ('<?xml version="1.0" encoding="UTF-8"?>'
                 f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>')
@@ -446,7 +478,16 @@ class FakeSite(FakeServer):
             return Reply(200, self._urlset(listed[half:]), xml)
         if request.path in self.pages:
             html, when = self.pages[request.path]
-            return Reply(200, html, {"Content-Type": "text/html; charset=utf-8",
-                                     "Last-Modified": format_datetime(when, usegmt=True)})
+            headers = {"ETag": f'"{hashlib.sha1(html.encode()).hexdigest()[:16]}"',
+                       "Last-Modified": format_datetime(when, usegmt=True)}
+            # RFC 9110: If-None-Match decides when present; else If-Modified-Since
+            match = request.headers.get("if-none-match")
+            since = request.headers.get("if-modified-since")
+            if match is not None and match == headers["ETag"] or match is None and since \
+                    and parsedate_to_datetime(since) >= when.replace(microsecond=0):
+                return Reply(304, b"", headers)
+            with self._lock:
+                self.bodies += 1
+            return Reply(200, html, {"Content-Type": "text/html; charset=utf-8", **headers})
         return Reply(404, "<html><body><h1>Not found</h1></body></html>",
                      {"Content-Type": "text/html"})

@@ -32,7 +32,8 @@ EDITED = "Expense reports are due on Monday now."
 
 class Scenario:
     """Three pages a, b, c; `edit` changes a, `delete` removes b, `break_midway` fails on c
-    (after a was listed: a short listing would look like c had been deleted)."""
+    (after a was listed: a short listing would look like c had been deleted). Where the sync
+    asks the source what changed, c is changed first, so that reading it is what fails."""
 
     ids: dict[str, str]
 
@@ -78,7 +79,8 @@ class WebScenario(Scenario):
     def delete(self, key):
         del self.site.pages[self.ids[key]]
 
-    def break_midway(self):
+    def break_midway(self):  # c changed (an unchanged page is not requested at all), then 500s
+        self.site.page("/c.html", "Page c", TEXT["c"] + " Really.", T1)
         self.site.fail(500, "/c.html")
 
 
@@ -124,7 +126,8 @@ class NotionScenario(Scenario):
     def delete(self, key):
         self.notion.pages[self.ids[key]]["archived"] = True
 
-    def break_midway(self):
+    def break_midway(self):  # c edited (an unchanged page's blocks are not read), then 500s
+        self.notion.pages[self.ids["c"]]["last_edited_time"] = iso(T1)
         self.notion.fail(500, f"/v1/blocks/{self.ids['c']}/children")
 
 
@@ -161,7 +164,7 @@ def chunks(settings: Settings) -> dict[str, list[str]]:
                                             NotionScenario, GitHubScenario],
                          ids=["git", "web", "confluence", "notion", "github"])
 def test_sync_reembeds_edits_removes_deletions_and_survives_a_broken_listing(
-        scenario_class, tmp_path, serve, monkeypatch) -> None:
+        scenario_class, tmp_path, serve, monkeypatch, fake_embeddings) -> None:
     scenario = scenario_class(tmp_path, serve, monkeypatch)
     settings = parse_settings({"data_dir": "data", "index": {"collection": "connectors"},
                                "sources": [{"name": "src", **scenario.source()}]}, tmp_path)

@@ -118,3 +118,23 @@ def test_spans() -> None:
     assert until(now + timedelta(minutes=12, seconds=5), now) == "in 12 minutes"
     assert until(now - timedelta(seconds=5), now) == "now" and until(None) == "-"
     assert span(2 * 86400 + 5) == "2 days" and span(1) == "1 second" and span(None) == "-"
+
+
+def test_status_shows_how_many_bodies_the_last_sync_fetched(make_settings, tmp_path,
+                                                             monkeypatch) -> None:
+    settings = make_settings({"wiki": {}})
+    assert source_status(settings)[0].last_fetched is None  # never synced
+    assert sync_source(settings, "wiki").ok
+    assert source_status(settings)[0].last_fetched == 2
+    (tmp_path / "wiki" / "vpn.md").write_text("# VPN\nThe VPN token is reset by IT.\n")
+    assert sync_source(settings, "wiki").ok
+    assert source_status(settings)[0].last_fetched == 1  # only the edited page was read
+
+    monkeypatch.setattr(cli.console, "width", 200)
+    runner = CliRunner()
+    table = runner.invoke(app, ["--config", str(settings.config_path), "status"])
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.output.splitlines() if "documents" in line)
+    assert "fetched" in header
+    out = runner.invoke(app, ["--config", str(settings.config_path), "status", "--json"])
+    assert json.loads(out.output)["sources"][0]["last_fetched"] == 1

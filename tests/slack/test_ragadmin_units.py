@@ -110,6 +110,9 @@ def test_status_lines():
         [row(schedule=None, next_run=None)], scheduler_running=False, now=NOW))
     assert "No sources are configured" in all_text(
         admin_blocks.status_message([], scheduler_running=True))
+    fetched = all_text(admin_blocks.status_message([row(last_fetched=3)],
+                                                   scheduler_running=True, now=NOW))
+    assert "42 documents, 310 chunks, 3 fetched by the last sync · next run" in fetched
 
 
 def test_builders_stay_within_slack_limits():

@@ -336,7 +336,7 @@ def audit(ctx: typer.Context,
           limit: int = typer.Option(50, "--limit", "-n", min=1, help="how many, newest first"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
     """The /ragadmin audit log: every admin command, allowed or refused (who, what, when, result)."""
-    from bot.slack.admin_audit_cli import print_audit
+    from bot.audit_cli import print_audit
 
     print_audit(console, settings_of(ctx), limit, as_json)
 

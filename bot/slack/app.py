@@ -15,7 +15,7 @@ from bot.answering.pipeline import Pipeline
 from bot.config import Settings
 from bot.slack import listeners
 from bot.slack.answerer import Answerer
-from bot.slack.ragvsft import Ragvsft
+from bot.slack.ragvsft.handler import Ragvsft
 
 
 def build_app(settings: Settings, pipeline: Pipeline, client: WebClient | None = None, *,

@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.knowledge import state
 from bot.knowledge import store as knowledge_store
 from bot.slack.answerer import Answerer
-from bot.slack.ragvsft import tree_problem
+from bot.slack.ragvsft.handler import tree_problem
 from bot.slack.scope import check_scopes
 
 log = logging.getLogger("ragbot.slack")

@@ -13,7 +13,7 @@ from bot.knowledge import alerts, store
 from bot.knowledge.scheduler import run_scheduled_sync
 from bot.knowledge.sync import source_lock
 from tests.knowledge.conftest import write_pages
-from tests.fake_slack import FakeSlack
+from fake_slack import FakeSlack
 
 
 @pytest.fixture

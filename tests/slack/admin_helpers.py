@@ -21,8 +21,8 @@ from bot.config import DEFAULT_CONFIG, Settings, load_settings
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
 from bot.slack.serve import HttpServer, make_client, wsgi_app
-from tests.fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
-from tests.fake_slack.signing import Reply, post
+from fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
+from fake_slack.signing import Reply, post
 from tests.slack.helpers import StubPipeline
 
 DEMO_WIKI = DEFAULT_CONFIG.parent / "demo-wiki"

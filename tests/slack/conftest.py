@@ -21,7 +21,7 @@ from bot.config import DEFAULT_CONFIG, Settings, load_settings
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
 from bot.slack.serve import HttpServer, make_client, wsgi_app
-from tests.fake_slack import SIGNING_SECRET, FakeSlack
+from fake_slack import SIGNING_SECRET, FakeSlack
 from tests.slack.helpers import Bot
 
 SLACK_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",

@@ -11,7 +11,7 @@ from bot.answering.types import Answer, Citation
 from bot.config import Settings, SlackConfig
 from bot.slack.answerer import Answerer
 from bot.slack.serve import HttpServer
-from tests.fake_slack import FakeSlack, Sender
+from fake_slack import FakeSlack, Sender
 
 
 def with_slack(settings: Settings, **slack: Any) -> Settings:

@@ -18,7 +18,7 @@ from bot.config import load_settings
 from bot.knowledge import scheduler, state
 from bot.knowledge import store as knowledge_store
 from bot.knowledge.sync import source_lock, sync_source
-from bot.slack import admin_resync
+from bot.slack.admin import resync as admin_resync
 from tests.slack.admin_helpers import copy_tree, start_admin_bot, write_admin_config
 from tests.slack.helpers import all_text
 

@@ -18,10 +18,10 @@ from bot.config import REPO_ROOT, Settings, parse_settings
 from bot.decision import TreeError, all_paths, load_tree
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
-from bot.slack.ragvsft_blocks import SHARED_NOTE, STALE_NOTICE, UNKNOWN_SYMPTOM_NOTICE
+from bot.slack.ragvsft.blocks import SHARED_NOTE, STALE_NOTICE, UNKNOWN_SYMPTOM_NOTICE
 from bot.slack.serve import HttpServer, make_client, wsgi_app
-from tests.fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
-from tests.fake_slack.signing import post
+from fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
+from fake_slack.signing import post
 from tests.slack.helpers import StubPipeline, all_text
 
 TREE = load_tree()

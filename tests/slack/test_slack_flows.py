@@ -4,7 +4,7 @@ import json
 import re
 import urllib.request
 
-from tests.fake_slack.signing import mention, message
+from fake_slack.signing import mention, message
 from tests.slack.helpers import RecordingPipeline, all_text, demo_config_copy, with_slack
 
 REACTION = "hourglass_flowing_sand"
@@ -105,7 +105,7 @@ def test_feedback_vote_is_stored_and_exports_as_eval_cases(bot, tmp_path, demo_s
     from bot import store
     from bot.cli import app as cli
     from bot.knowledge.store import engine
-    from tests.fake_slack.signing import block_action
+    from fake_slack.signing import block_action
 
     ids = []
     for channel, question in (("C0VOTE1", "how do I reset my VPN token?"),

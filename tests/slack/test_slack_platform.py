@@ -8,8 +8,8 @@ import time
 
 from bot import store
 from bot.knowledge.store import engine
-from tests.fake_slack import BOT_ID, BOT_USER_ID
-from tests.fake_slack.signing import event_callback, mention, message
+from fake_slack import BOT_ID, BOT_USER_ID
+from fake_slack.signing import event_callback, mention, message
 from tests.slack.helpers import StubPipeline, all_text
 
 PINGS = re.compile(r"<[!@#]|(?<![\w.+-])@(channel|here|everyone)\b", re.IGNORECASE)
@@ -213,7 +213,7 @@ def test_url_verification_challenge(bot_factory):
 
 
 def test_unknown_answer_vote_is_not_stored_but_answered(bot_factory):
-    from tests.fake_slack.signing import block_action
+    from fake_slack.signing import block_action
 
     bot = bot_factory(answers=StubPipeline())
     reply = bot.sender.action(block_action("ragbot_feedback_up", "no-such-answer", channel="C0V"))

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.slack import serve
-from tests.fake_slack import SIGNING_SECRET, Sender
-from tests.fake_slack.signing import message
+from fake_slack import SIGNING_SECRET, Sender
+from fake_slack.signing import message
 from tests.slack.helpers import all_text, demo_config_copy
 
 

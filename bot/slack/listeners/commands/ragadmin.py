@@ -7,7 +7,7 @@ needs nothing from the app's composition root beyond the Answerer it already pro
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.admin import provide_admin
+from bot.slack.admin.handler import provide_admin
 
 COMMAND = "/ragadmin"
 

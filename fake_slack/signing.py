@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from tests.fake_slack.web_api import BOT_USER_ID, TEAM_ID
+from fake_slack.web_api import BOT_USER_ID, TEAM_ID
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _ids = itertools.count(1)

@@ -29,11 +29,11 @@ from bot.config import Settings
 from bot.knowledge import scheduler, state
 from bot.knowledge import store as knowledge_store
 from bot.knowledge.status import source_status
-from bot.slack import admin_blocks
-from bot.slack.admin_auth import AdminCheck, Decision
-from bot.slack.admin_commands import (Help, History, Parsed, Pause, Resume, Resync, Sources,
+from bot.slack.admin import blocks as admin_blocks
+from bot.slack.admin.auth import AdminCheck, Decision
+from bot.slack.admin.commands import (Help, History, Parsed, Pause, Resume, Resync, Sources,
                                       Status, UsageError, parse)
-from bot.slack.admin_resync import Responder, ResyncJob, Resyncs
+from bot.slack.admin.resync import Responder, ResyncJob, Resyncs
 from bot.slack.mrkdwn import plain
 
 log = logging.getLogger("ragbot.slack.admin")

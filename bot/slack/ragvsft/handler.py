@@ -35,7 +35,7 @@ from bot.decision import (
     start,
     view,
 )
-from bot.slack import ragvsft_blocks as rb
+from bot.slack.ragvsft import blocks as rb
 from bot.slack.blocks import Message
 
 log = logging.getLogger("ragbot.slack.ragvsft")

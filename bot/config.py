@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+
+from connectors.base import ConfigPath
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "ragbot.yaml"
@@ -46,17 +48,6 @@ def cache_dir() -> Path:
 
 class ConfigError(Exception):
     """The config file cannot be used; the message says which key and what to fix."""
-
-
-def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    value = value.expanduser()
-    if not value.is_absolute() and base is not None:
-        value = Path(base) / value
-    return value.resolve() if value.is_absolute() else value
-
-
-ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
 class _Section(BaseModel):
@@ -92,7 +83,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.schedule import cron_trigger
+            from bot.timefmt import cron_trigger
 
             cron_trigger(value, "UTC")  # ValueError says which field is wrong
         return value
@@ -101,7 +92,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_quiet_hours(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.schedule import parse_quiet_hours
+            from bot.timefmt import parse_quiet_hours
 
             parse_quiet_hours(value)
         return value

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListingIncompleteError, SourceDocument,
-                             SourceUnavailableError)
+from connectors.base import (ConfigPath, Connector, ConnectorOptions, ListingIncompleteError,
+                             SourceDocument, SourceUnavailableError)
 from connectors.files import PAGE_SUFFIXES, UnreadablePage, parse_page
 
 

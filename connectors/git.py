@@ -26,8 +26,7 @@ from pathlib import Path
 import git
 from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
 
-from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListingIncompleteError,
+from connectors.base import (ConfigPath, Connector, ConnectorOptions, ListingIncompleteError,
                              SourceDocument, SourceUnavailableError)
 from connectors.folder import read_pages
 

@@ -19,8 +19,9 @@ import logging
 import time
 from pathlib import Path
 
-from bot.answering.llm import chat_model, describe_error, endpoint_errors, is_timeout, message_text
 from bot.config import REPO_ROOT, Settings
+from bot.openai_endpoint import (chat_model, describe_error, endpoint_errors, is_timeout,
+                                 message_text)
 from bot.tone import guard
 from bot.tone.stage import TIMEOUT, ToneOutcome
 

@@ -1,4 +1,4 @@
-"""Failure alerts: once per streak to the admin channel (tests/fake_slack's loopback Web API),
+"""Failure alerts: once per streak to the admin channel (fake_slack's loopback Web API),
 a recovery note when the source syncs again, the log when Slack is not configured."""
 
 from __future__ import annotations

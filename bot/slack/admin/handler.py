@@ -9,7 +9,7 @@ called, `process_before_response=False`):
    ack touches the disk or the network, so the 3-second limit is never at risk;
 3. an admin not decided yet is looked up (`users.info`, after the ack);
 4. the command runs (status/history/pause/resume here, a resync on its own thread, see
-   admin_resync.py) and everything, allowed or refused, is written to the audit log.
+   resync.py) and everything, allowed or refused, is written to the audit log.
 Replies are ephemeral: admin noise stays out of channels.
 """
 

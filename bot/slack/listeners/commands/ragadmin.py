@@ -1,4 +1,4 @@
-"""`/ragadmin`: admins resync and inspect sources (bot/slack/admin.py has the flow).
+"""`/ragadmin`: admins resync and inspect sources (bot/slack/admin/handler.py has the flow).
 
 The command gets its `Admin` from a listener middleware of its own (`provide_admin`), so it
 needs nothing from the app's composition root beyond the Answerer it already provides.

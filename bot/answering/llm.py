@@ -28,12 +28,13 @@ import numpy as np
 
 from bot.answering.compose import CitationNumbers, Draft, compose, end_sentence
 from bot.answering.types import Passage
-from bot.config import REPO_ROOT, AnswerConfig
+from bot import shipped
+from bot.config import AnswerConfig
 from bot.openai_endpoint import chat_model, describe_error, endpoint_errors, message_text
 
 log = logging.getLogger(__name__)
 
-PROMPT_FILE = REPO_ROOT / "prompts" / "answer.md"
+PROMPT_FILE = shipped("prompts/answer.md")
 
 
 @functools.lru_cache(maxsize=4)

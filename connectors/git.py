@@ -35,10 +35,6 @@ _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:team/wiki.git
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 
 
-def is_remote(repo: str) -> bool:
-    return "://" in repo or bool(_SCP_LIKE.match(repo))
-
-
 def check_globs(globs: list[str], key: str) -> list[str]:
     cleaned = [g.strip() for g in globs]
     if any(not g for g in cleaned):

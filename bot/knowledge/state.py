@@ -120,11 +120,6 @@ def save_pages(engine: Engine, source: str, rows: Iterable[PageRow], removed: It
             conn.execute(insert(pages), values)
 
 
-def drop_source_pages(engine: Engine, source: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(pages).where(pages.c.source == source))
-
-
 def page_counts(engine: Engine) -> dict[str, tuple[int, int]]:
     """source -> (pages, chunks)."""
     with engine.connect() as conn:

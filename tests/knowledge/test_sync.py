@@ -97,7 +97,8 @@ def test_an_empty_listing_never_wipes_the_source_unless_full(setup):
 def test_full_resync_removes_orphans_and_keeps_the_rest(setup):
     settings, docs = setup
     sync_source(settings, "wiki")
-    state.drop_source_pages(store.engine(settings), "wiki")  # forget what we knew about pages
+    with store.engine(settings).begin() as conn:  # forget what we knew about the pages
+        conn.execute(state.pages.delete().where(state.pages.c.source == "wiki"))
     (docs / "pto.md").unlink()
     result = sync_source(settings, "wiki", full=True)
     assert result.ok and result.chunks_embedded == 0  # unchanged chunks are not re-embedded

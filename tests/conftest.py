@@ -16,6 +16,15 @@ from bot.config import REPO_ROOT, Settings, parse_settings
 
 DEMO_WIKI = REPO_ROOT / "config" / "demo-wiki"
 DEMO_PRIVATE = REPO_ROOT / "config" / "demo-private"
+# Fixtures that load a real model (the embedding model syncing an index, a warmed pipeline): a
+# test using one is `slow` without saying so, and `make test-fast` (-m "not slow") leaves it out.
+MODEL_FIXTURES = {"demo_settings", "demo_pipeline", "pipeline", "synced_config"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ def scheduled_runs(settings, n: int) -> None:
         run_scheduled_sync(str(settings.config_path), "wiki")
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_one_alert_per_streak_and_a_recovery_note(make_settings, slack, tmp_path) -> None:
     settings = make_settings(slack={"admin_channel": "C0ADMIN"})
     shutil.rmtree(tmp_path / "wiki")  # every listing fails: the folder is gone

@@ -20,8 +20,9 @@ from bot.answering.pipeline import Pipeline
 from bot.knowledge.sync import sync_source
 
 CHROMA = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-pytestmark = pytest.mark.skipif(CHROMA is None, reason="the `chroma` CLI (chromadb's server) "
-                                "is not installed in this environment")
+pytestmark = [pytest.mark.slow,  # a Chroma server and a sync with the real embedding model
+              pytest.mark.skipif(CHROMA is None, reason="the `chroma` CLI (chromadb's server) "
+                                 "is not installed in this environment")]
 
 PAGES = {
     "expenses.md": "# Expenses\nExpense reports are due every Friday before noon. "

@@ -8,6 +8,8 @@ from bot.config import Settings, parse_settings
 from bot.knowledge import state, store
 from bot.knowledge.sync import SyncInProgressError, source_lock, sync_source
 
+pytestmark = pytest.mark.slow  # real syncs with the real embedding model
+
 PAGES = {
     "vpn.md": "# VPN\n\nReset your token at https://vpn.example/reset.\n\n## Linux\n\nUse openconnect.\n",
     "pto.md": "# Time off\n\nYou get 25 days of PTO a year.\n",

@@ -9,7 +9,7 @@ import time
 from bot import store
 from bot.knowledge.store import engine
 from fake_slack import BOT_ID, BOT_USER_ID
-from fake_slack.signing import event_callback, mention, message
+from fake_slack.signing import mention, message
 from tests.slack.helpers import StubPipeline, all_text
 
 PINGS = re.compile(r"<[!@#]|(?<![\w.+-])@(channel|here|everyone)\b", re.IGNORECASE)
@@ -221,7 +221,3 @@ def test_unknown_answer_vote_is_not_stored_but_answered(bot_factory):
     [call] = bot.fake.wait_for(lambda: bot.fake.calls_to("chat.postEphemeral"))
     assert "can't find that answer" in call.params["text"]
 
-
-def test_event_envelope_shape_matches_slack():
-    envelope = event_callback(mention("x"))
-    assert envelope["type"] == "event_callback" and envelope["event_id"].startswith("Ev")

@@ -8,6 +8,7 @@ own small one instead of touching this.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.fixture(scope="session")
-def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One ONNX export of the embedding model for the whole session, outside the user's home."""
-    return tmp_path_factory.mktemp("ragbot-cache")
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ONNX export of the embedding model for the whole session, outside the user's home.
+
+    Set for the whole session, not per test: session- and module-scoped fixtures (the demo
+    index, a synced config) run before any per-test fixture, and must export into this same
+    folder, or a later test pays for a second export (and the first lands in ~/.cache).
+    """
+    cache = tmp_path_factory.mktemp("ragbot-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAGBOT_CACHE_DIR", str(cache))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield cache
 
 
 @pytest.fixture(autouse=True)

@@ -57,17 +57,20 @@ class StubPipeline:
 @dataclass
 class Bot:
     fake: FakeSlack
-    server: HttpServer
+    app: Any  # the Bolt App
+    server: HttpServer | None  # only when started with http=True
     answerer: Answerer
     settings: Settings
     pipeline: Any
 
     @property
     def sender(self) -> Sender:
-        return Sender(self.server.url + "/slack/events")
+        """Signed requests to the server's /slack/events, or to the app in-process."""
+        return Sender(self.server.url + "/slack/events" if self.server else self.app)
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server:
+            self.server.stop()
         self.answerer.close(wait=True)
 
 

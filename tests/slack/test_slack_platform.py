@@ -1,4 +1,4 @@
-"""Slack's platform rules, each over real HTTP into the real Bolt app and server.
+"""Slack's platform rules, each a signed request dispatched to the real Bolt app in-process.
 
 These use `StubPipeline` (instant answers): what they check is the Slack layer, not answers.
 """
@@ -25,7 +25,7 @@ def test_bad_signature_is_401_and_does_nothing(bot_factory):
     bot = bot_factory(answers=StubPipeline())
     reply = bot.sender.event(mention("hi", channel="C0SIG"), bad_signature=True)
     assert reply.status == 401
-    wrong_secret = type(bot.sender)(bot.sender.url, secret="not-the-secret")
+    wrong_secret = type(bot.sender)(bot.sender.target, secret="not-the-secret")
     assert wrong_secret.event(mention("hi", channel="C0SIG")).status == 401
     settle(bot)
     assert bot.fake.posts("C0SIG") == [] and bot.pipeline.calls[0]["question"] == "control question"

@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_slack import SIGNING_SECRET, FakeSlack, Sender  # noqa: E402
-from tests.fake_slack.signing import mention  # noqa: E402
+from fake_slack import SIGNING_SECRET, FakeSlack, Sender  # noqa: E402
+from fake_slack.signing import mention  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -116,7 +116,7 @@ def burst(host: str, port: int, events: list[dict], event_ids: list[str],
     library's (a Python client's own per-request cost would otherwise be most of what is seen)."""
     import selectors
 
-    from tests.fake_slack.signing import event_callback, signature
+    from fake_slack.signing import event_callback, signature
 
     conns = []
     for event, event_id in zip(events, event_ids, strict=True):

@@ -326,7 +326,7 @@ def feedback_export(ctx: typer.Context,
                     out: Path = typer.Option(..., "--out", "-o", help="cases JSONL to write")):
     """Write the votes as `ragbot eval` cases (down-voted answers marked for review)."""
     from bot.knowledge.index import Index
-    from bot.slack import records
+    from bot import records
     from bot.slack.vote_cases import export_cases
 
     ready, review = export_cases(records.votes(Index(settings_of(ctx)).engine), out)
@@ -339,7 +339,7 @@ def audit(ctx: typer.Context,
           limit: int = typer.Option(50, "--limit", "-n", min=1, help="how many, newest first"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
     """The /ragadmin audit log: every admin command, allowed or refused (who, what, when, result)."""
-    from bot.slack.admin_audit_cli import print_audit
+    from bot.audit_cli import print_audit
 
     print_audit(console, settings_of(ctx), limit, as_json)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+
+from connectors.base import ConfigPath
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "ragbot.yaml"
@@ -48,17 +50,6 @@ def cache_dir() -> Path:
 
 class ConfigError(Exception):
     """The config file cannot be used; the message says which key and what to fix."""
-
-
-def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    value = value.expanduser()
-    if not value.is_absolute() and base is not None:
-        value = Path(base) / value
-    return value.resolve() if value.is_absolute() else value
-
-
-ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
 class _Section(BaseModel):
@@ -94,7 +85,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.triggers import cron_trigger
+            from bot.timefmt import cron_trigger
 
             cron_trigger(value, "UTC")  # ValueError says which field is wrong
         return value
@@ -103,7 +94,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _valid_quiet_hours(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.knowledge.triggers import parse_quiet_hours
+            from bot.timefmt import parse_quiet_hours
 
             parse_quiet_hours(value)
         return value
@@ -328,8 +319,6 @@ class Settings(_Section):
     def _valid_database_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from bot.knowledge.db import check_url
-
         return check_url(value)
 
     def source(self, name: str) -> SourceConfig:
@@ -374,8 +363,6 @@ def parse_settings(data: dict[str, Any], base_dir: Path, origin: str = "<config>
         settings.data_dir = Path(override).expanduser().resolve()
     url = os.environ.get("RAGBOT_DATABASE_URL", "").strip()
     if url:
-        from bot.knowledge.db import check_url
-
         try:
             settings.database_url = check_url(url)
         except ValueError as exc:
@@ -401,3 +388,21 @@ def load_settings(path: str | Path | None = None) -> Settings:
     settings = parse_settings(data, path.resolve().parent, str(path))
     settings.config_path = path.resolve()
     return settings
+
+
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
+def check_url(url: str) -> str:
+    """`url` if ragbot can use it; a ValueError naming what to write otherwise."""
+    from sqlalchemy.engine import make_url  # only when a database_url is given
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError names no fix
+        raise ValueError("database_url must look like postgresql://user@host:5432/dbname or "
+                         "sqlite:////abs/path/ragbot.sqlite") from None
+    if parsed.drivername not in DATABASE_DRIVERS:
+        raise ValueError(f"database_url {parsed.render_as_string(hide_password=True)!r}: only "
+                         "postgresql://... (psycopg 3) or sqlite:///... are supported")
+    return url

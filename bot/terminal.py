@@ -8,21 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot.answering.pipeline import Pipeline
-from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, Answer,
-                                 QuestionError)
+from bot.answering.types import Answer, QuestionError, abstain_text
 from bot.timefmt import ago
-
-ABSTAIN_TEXT = {
-    NO_INDEX: "Nothing is indexed yet, so I can't answer from the wiki. Run `ragbot sync` first.",
-    NO_MATCH: "I couldn't find this in the wiki, so I won't guess.",
-    PRIVATE_ONLY: "The only pages that match are in sources that can't be shown here.",
-    NO_SOURCES: "No sources are enabled for this conversation.",
-}
-
-
-def abstain_text(answer: Answer) -> str:
-    return ABSTAIN_TEXT.get(answer.reason or NO_MATCH, ABSTAIN_TEXT[NO_MATCH])
-
 
 def print_answer(console: Console, answer: Answer) -> None:
     if answer.abstained:

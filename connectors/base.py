@@ -32,9 +32,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,19 @@ class ListingIncompleteError(ConnectorError):
     """The listing broke off part-way (HTTP 5xx, timeout, a read error mid-walk)."""
 
     retryable = True
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    value = value.expanduser()
+    if not value.is_absolute() and base is not None:
+        value = Path(base) / value
+    return value.resolve() if value.is_absolute() else value
+
+
+# A path in the config: relative paths resolve against the config file's folder (the validation
+# context's `base_dir`). It lives here, below bot.config, so connectors never import the bot.
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
 class ConnectorOptions(BaseModel):

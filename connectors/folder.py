@@ -12,9 +12,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListedId, ListingIncompleteError,
-                             SourceDocument, SourceUnavailableError)
+from connectors.base import (ConfigPath, Connector, ConnectorOptions, ListedId,
+                             ListingIncompleteError, SourceDocument, SourceUnavailableError)
 from connectors.files import PAGE_SUFFIXES, UnreadablePage, parse_page
 
 

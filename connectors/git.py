@@ -28,19 +28,14 @@ from pathlib import Path
 import git
 from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
 
-from bot.config import ConfigPath
-from connectors.base import (Connector, ConnectorOptions, ListedId, ListingIncompleteError,
-                             SourceDocument, SourceUnavailableError)
+from connectors.base import (ConfigPath, Connector, ConnectorOptions, ListedId,
+                             ListingIncompleteError, SourceDocument, SourceUnavailableError)
 from connectors.folder import list_page_ids, read_pages
 from connectors.options import Globs
 
 _REMOTE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:team/wiki.git
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
-
-
-def is_remote(repo: str) -> bool:
-    return "://" in repo or bool(_SCP_LIKE.match(repo))
 
 
 def check_url_template(value: str | None) -> str | None:

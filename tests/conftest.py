@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,30 @@ from bot.config import REPO_ROOT, Settings, parse_settings
 
 DEMO_WIKI = REPO_ROOT / "config" / "demo-wiki"
 DEMO_PRIVATE = REPO_ROOT / "config" / "demo-private"
+# Fixtures that load a real model (the embedding model syncing an index, a warmed pipeline): a
+# test using one is `slow` without saying so, and `make test-fast` (-m "not slow") leaves it out.
+MODEL_FIXTURES = {"demo_settings", "demo_pipeline", "pipeline", "synced_config"}
 
 
-@pytest.fixture(scope="session")
-def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One ONNX export of the embedding model for the whole session, outside the user's home."""
-    return tmp_path_factory.mktemp("ragbot-cache")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ONNX export of the embedding model for the whole session, outside the user's home.
+
+    Set for the whole session, not per test: session- and module-scoped fixtures (the demo
+    index, a synced config) run before any per-test fixture, and must export into this same
+    folder, or a later test pays for a second export (and the first lands in ~/.cache).
+    """
+    cache = tmp_path_factory.mktemp("ragbot-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAGBOT_CACHE_DIR", str(cache))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield cache
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ def ragbot(config: Path, *args: str):
     return runner.invoke(app, ["--config", str(config), *args])
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_sync_ask_json_and_eval(config, tmp_path):
     result = ragbot(config, "sync")
     assert result.exit_code == 0, result.output
@@ -89,6 +90,7 @@ def test_malformed_question_file(config, tmp_path):
     assert result.exit_code == 2 and "line 2" in result.output
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_chat_session_survives_bad_input_and_answers(config):
     from rich.console import Console
 

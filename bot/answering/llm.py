@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -29,69 +28,13 @@ import numpy as np
 
 from bot.answering.compose import CitationNumbers, Draft, compose, end_sentence
 from bot.answering.types import Passage
-from bot.config import REPO_ROOT, AnswerConfig
+from bot import shipped
+from bot.config import AnswerConfig
+from bot.openai_endpoint import chat_model, describe_error, endpoint_errors, message_text
 
 log = logging.getLogger(__name__)
 
-PROMPT_FILE = REPO_ROOT / "prompts" / "answer.md"
-# A local server without authentication still needs a non-empty key for the OpenAI client.
-NO_KEY = "not-needed"
-
-class MissingKeyError(RuntimeError):
-    """`api_key_env` names a variable that is not set; the message says which."""
-
-
-def endpoint_errors() -> tuple[type[BaseException], ...]:
-    """What a call to the endpoint raises when it fails (HTTP status, timeout, connection, key).
-
-    openai is imported here, not at module level: it costs ~1.5 s and the extractive
-    pipeline, which imports this module, never needs it.
-    """
-    import openai
-
-    return (openai.OpenAIError, MissingKeyError)
-
-
-@functools.lru_cache(maxsize=8)
-def _chat_model(base_url: str, model: str, api_key: str, timeout_s: float, temperature: float):
-    from langchain_openai import ChatOpenAI
-
-    return ChatOpenAI(model=model, base_url=base_url, api_key=api_key, timeout=timeout_s,
-                      max_retries=0, temperature=temperature)
-
-
-def chat_model(base_url: str, model: str, api_key_env: str | None, timeout_s: float,
-               *, temperature: float = 0.0):
-    """A LangChain chat model for an OpenAI-compatible endpoint (cached: one HTTP pool each).
-
-    The key is read from the environment on every call, so a rotated key is picked up without
-    a restart. Raises MissingKeyError when `api_key_env` is given but unset.
-    """
-    key = NO_KEY
-    if api_key_env:
-        key = os.environ.get(api_key_env, "")
-        if not key:
-            raise MissingKeyError(f"environment variable {api_key_env} (api_key_env) is not set")
-    return _chat_model(base_url.rstrip("/"), model, key, float(timeout_s), float(temperature))
-
-
-def is_timeout(exc: BaseException) -> bool:
-    import openai
-
-    return isinstance(exc, openai.APITimeoutError)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line reason for logs and `Draft.note` / `ToneOutcome.reason`."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return "the endpoint timed out"
-    if isinstance(exc, openai.APIStatusError):
-        return f"the endpoint answered HTTP {exc.status_code}"
-    if isinstance(exc, openai.APIConnectionError):
-        return "the endpoint cannot be reached"
-    return str(exc) or type(exc).__name__
+PROMPT_FILE = shipped("prompts/answer.md")
 
 
 @functools.lru_cache(maxsize=4)
@@ -206,14 +149,6 @@ class LLMComposer:
             if draft is not None:
                 draft.note = "removed from the model's reply: " + "; ".join(removed)
         return draft
-
-
-def message_text(message) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") if isinstance(part, dict) else str(part)
-                   for part in content)
 
 
 def composer_for(config: AnswerConfig):

@@ -119,7 +119,7 @@ class Pipeline:
         retriever.expand(passages, cfg.retrieval.passages, cfg.retrieval.neighbours)
         if answerable:
             draft = composer_for(cfg.answer)(question, vector, passages,
-                                             retriever.embeddings.embed_documents,
+                                             retriever.embed_many,
                                              max_sentences=cfg.answer.max_sentences,
                                              max_passages=cfg.retrieval.passages)
         if draft is None:

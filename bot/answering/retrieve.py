@@ -14,6 +14,9 @@ see is never fetched, so it can never leak into a citation, a quote or a "neares
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from bot.answering.lexical import LexicalCache, tokenize
@@ -24,6 +27,10 @@ from bot.knowledge.index import Index
 from bot.knowledge.chunking import passage_text
 
 
+# Remembered unit vectors per process: 384 float32 each, so ~13 MB at most.
+VECTOR_CACHE_SIZE = 8192
+
+
 class Retriever:
     def __init__(self, settings: Settings, index: Index | None = None) -> None:
         self.settings = settings
@@ -31,6 +38,8 @@ class Retriever:
         self.collection = self.index.collection
         self.engine = self.index.engine
         self._lexical = LexicalCache()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, LRU
+        self._vectors_lock = threading.Lock()
 
     @property
     def embeddings(self):
@@ -38,6 +47,27 @@ class Retriever:
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+
+    def embed_many(self, texts: list[str]) -> list[np.ndarray]:
+        """Vectors of the composer's candidate units, remembered by text.
+
+        Questions about the same pages read the same units again (over the demo question set,
+        6,019 units embed as 1,856 distinct texts), and embedding them is most of an answer's
+        time. A vector is a function of its text, so a remembered one is the same answer.
+        """
+        with self._vectors_lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for text in known:
+                self._vectors.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = np.asarray(self.embeddings.embed_documents(missing), dtype=np.float32)
+            with self._vectors_lock:
+                for text, vector in zip(missing, fresh):
+                    known[text] = self._vectors[text] = vector
+                while len(self._vectors) > VECTOR_CACHE_SIZE:
+                    self._vectors.popitem(last=False)
+        return [known[t] for t in texts]
 
     def search(self, query: str, *, sources: set[str] | None = None, k: int | None = None,
                query_vector: np.ndarray | None = None) -> list[Passage]:

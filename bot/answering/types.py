@@ -43,11 +43,19 @@ class Citation:
     headings: str = ""
 
 
-# Why an answer abstained; the Slack layer and the terminal turn these into sentences.
+# Why an answer abstained (`Answer.reason`).
 NO_INDEX = "empty_index"
 NO_MATCH = "no_match"
 PRIVATE_ONLY = "private_only"
 NO_SOURCES = "no_sources"
+
+# The sentence each reason shows, in the terminal and in Slack alike (`abstain_text`).
+ABSTAIN_TEXT = {
+    NO_INDEX: "Nothing is indexed yet, so I can't answer from the wiki. Run `ragbot sync` first.",
+    NO_MATCH: "I couldn't find this in the wiki, so I won't guess.",
+    PRIVATE_ONLY: "The only pages that match are in sources that can't be shown here.",
+    NO_SOURCES: "No sources are enabled for this conversation.",
+}
 
 
 @dataclass(slots=True)
@@ -88,3 +96,8 @@ class Answer:
             "latency_ms": round(self.latency_ms, 1),
             "index_updated_at": when(self.index_updated_at),
         }
+
+
+def abstain_text(answer: Answer) -> str:
+    """The sentence an abstained answer shows instead of an answer."""
+    return ABSTAIN_TEXT.get(answer.reason or NO_MATCH, ABSTAIN_TEXT[NO_MATCH])

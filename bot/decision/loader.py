@@ -28,11 +28,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot import shipped
+
 from .codec import MAX_VALUE_CHARS, VERSION_CHARS, encoded_length
 from .model import (RECOMMENDATIONS, Answer, Node, Outcome, Question, Route, Symptom, Tradeoff,
                     Tree)
 
-DEFAULT_TREE_PATH = Path(__file__).resolve().parents[2] / "config" / "ragvsft.yaml"
+DEFAULT_TREE_PATH = shipped("config/ragvsft.yaml")
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_PATHS = 10_000  # a hand-written tree has dozens; more means a generator went wrong

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from .model import Tradeoff
 
@@ -25,9 +24,6 @@ class Result:
     tradeoffs: tuple[Tradeoff, ...]
     next_steps: tuple[str, ...]
     answers: tuple[tuple[str, str], ...] = ()  # (question text, chosen label), for a recap
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def to_text(self, width: int = 88) -> str:
         def block(text: str, first: str, rest: str) -> list[str]:

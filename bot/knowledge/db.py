@@ -20,11 +20,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
-
 
 def database_url(settings) -> str:
     """The config's `database_url` (or `RAGBOT_DATABASE_URL`, applied by bot.config), else
@@ -32,19 +30,6 @@ def database_url(settings) -> str:
     if settings.database_url:
         return settings.database_url
     return f"sqlite:///{Path(settings.data_dir) / 'ragbot.sqlite'}"
-
-
-def check_url(url: str) -> str:
-    """`url` if ragbot can use it; a ValueError naming what to write otherwise."""
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError names no fix
-        raise ValueError("database_url must look like postgresql://user@host:5432/dbname or "
-                         "sqlite:////abs/path/ragbot.sqlite") from None
-    if parsed.drivername not in DRIVERS:
-        raise ValueError(f"database_url {parsed.render_as_string(hide_password=True)!r}: only "
-                         "postgresql://... (psycopg 3) or sqlite:///... are supported")
-    return url
 
 
 def describe(url: str) -> str:

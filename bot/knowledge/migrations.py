@@ -58,7 +58,7 @@ def _jobs_metadata(conn: Connection) -> MetaData:
 def m001_tables(conn: Connection) -> None:
     """Every table of the release before migrations (adopted as they are when present)."""
     from bot.knowledge import alerts, state
-    from bot.slack import records
+    from bot import records
 
     for metadata in (state.metadata, alerts.metadata, records.metadata,
                      _record_manager_metadata(), _jobs_metadata(conn)):

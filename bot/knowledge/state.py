@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete,
                         func, insert, select, update)
 from sqlalchemy.engine import Engine
+
+from bot.timefmt import aware, utcnow  # noqa: F401 - callers use state.aware / state.utcnow
 
 metadata = MetaData()
 
@@ -63,17 +65,6 @@ index_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything ragbot stores is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +116,6 @@ def save_pages(engine: Engine, source: str, rows: Iterable[PageRow], removed: It
                        marker=r.marker, indexed_at=now) for r in rows]
         if values:
             conn.execute(insert(pages), values)
-
-
-def drop_source_pages(engine: Engine, source: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(pages).where(pages.c.source == source))
 
 
 def page_counts(engine: Engine) -> dict[str, tuple[int, int]]:

@@ -43,7 +43,7 @@ from bot.answering.pipeline import Pipeline, check_question
 from bot.answering.types import QuestionError
 from bot.config import Settings
 from bot.knowledge.index import Index
-from bot.slack import records as store
+from bot import records as store
 from bot.slack import blocks
 from bot.slack.incoming import Question
 from bot.slack.scope import DIRECT_MESSAGE, Conversation, allowed_sources

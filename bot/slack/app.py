@@ -15,7 +15,7 @@ from bot.answering.pipeline import Pipeline
 from bot.config import Settings
 from bot.slack import listeners
 from bot.slack.answerer import Answerer
-from bot.slack.ragvsft import Ragvsft
+from bot.slack.ragvsft.handler import Ragvsft
 
 
 def build_app(settings: Settings, pipeline: Pipeline, client: WebClient | None = None, *,
@@ -23,7 +23,7 @@ def build_app(settings: Settings, pipeline: Pipeline, client: WebClient | None =
     """`signing_secret=None` turns request verification off: only for Socket Mode."""
     answerer = answerer or Answerer(settings, pipeline)
     # /ragvsft: tree loaded and validated now (TreeError stops start-up); states signed with
-    # the signing secret (bot/slack/ragvsft.py says what Socket Mode uses).
+    # the signing secret (bot/slack/ragvsft/handler.py says what Socket Mode uses).
     ragvsft = Ragvsft.load(settings, signing_secret, client.token if client else None)
     app = App(client=client, signing_secret=signing_secret or "",
               request_verification_enabled=signing_secret is not None,

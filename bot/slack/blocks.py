@@ -19,10 +19,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from bot.answering.types import NO_MATCH, PRIVATE_ONLY, Answer, Citation
+from bot.answering.types import NO_MATCH, PRIVATE_ONLY, Answer, Citation, abstain_text
 from bot.slack import ids
 from bot.slack.mrkdwn import link, markdown_to_mrkdwn, safe
-from bot.terminal import abstain_text
 from bot.timefmt import ago
 
 SECTION_LIMIT = 3000
@@ -57,7 +56,8 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     return pieces
 
 
-def _sections(mrkdwn: str) -> list[Block]:
+def sections(mrkdwn: str) -> list[Block]:
+    """`mrkdwn` as section blocks, split at natural boundaries within SECTION_LIMIT."""
     return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}
             for piece in split_text(mrkdwn)]
 
@@ -123,9 +123,9 @@ def answer_messages(answer: Answer, answer_id: str, *, now: datetime | None = No
     body = markdown_to_mrkdwn(safe(answer.text))
     sources = "\n".join(citation_line(c, now, c.source in private_sources)
                         for c in answer.citations)
-    blocks = _sections(body)
+    blocks = sections(body)
     if sources:
-        blocks += _sections(f"*Sources*\n{sources}")
+        blocks += sections(f"*Sources*\n{sources}")
     blocks.append(_context(freshness_line(answer.index_updated_at, now)))
     blocks.append(feedback_block(answer_id))
     return paginate(blocks, fallback(safe(answer.text)))
@@ -141,32 +141,32 @@ def abstain_message(answer: Answer, now: datetime | None = None) -> Message:
     elif answer.reason == PRIVATE_ONLY:
         lines.append("Ask in a conversation where those sources are allowed, or ask the "
                      "bot's admins which channel that is.")
-    blocks = _sections("\n".join(lines)) + [_context(freshness_line(answer.index_updated_at, now))]
+    blocks = sections("\n".join(lines)) + [_context(freshness_line(answer.index_updated_at, now))]
     return {"text": fallback(text), "blocks": blocks}
 
 
 def question_error_message(message: str) -> Message:
     """The question itself cannot be answered (empty, too long); says what to change."""
     text = safe(message)
-    return {"text": fallback(text), "blocks": _sections(f":pencil2: {text}")}
+    return {"text": fallback(text), "blocks": sections(f":pencil2: {text}")}
 
 
 def error_message(error_id: str) -> Message:
     text = (f"Something went wrong on my side, so I have no answer this time (error id "
             f"`{safe(error_id)}`). Please try again; if it keeps happening, tell the bot's "
             "admins that id.")
-    return {"text": fallback(text.replace("`", "")), "blocks": _sections(f":boom: {text}")}
+    return {"text": fallback(text.replace("`", "")), "blocks": sections(f":boom: {text}")}
 
 
 def busy_message() -> Message:
     text = ("I'm answering a lot of questions right now and can't take this one. "
             "Please ask again in a minute.")
-    return {"text": text, "blocks": _sections(f":hourglass: {text}")}
+    return {"text": text, "blocks": sections(f":hourglass: {text}")}
 
 
 def restarting_message() -> Message:
     text = "I'm restarting and couldn't get to this question. Please ask again in a minute."
-    return {"text": text, "blocks": _sections(f":arrows_counterclockwise: {text}")}
+    return {"text": text, "blocks": sections(f":arrows_counterclockwise: {text}")}
 
 
 def vote_thanks(vote: str) -> str:

@@ -10,7 +10,7 @@ FEEDBACK_DOWN = "ragbot_feedback_down"
 
 VOTES = {FEEDBACK_UP: "up", FEEDBACK_DOWN: "down"}
 
-# /ragvsft (bot/slack/ragvsft_blocks.py). Slack wants action ids unique within a block, so answer
+# /ragvsft (bot/slack/ragvsft/blocks.py). Slack wants action ids unique within a block, so answer
 # and symptom buttons get "_<n>" appended; the listeners match these prefixes by pattern. Every
 # walk button's value is a signed walk state (bot/decision/codec.py), never a server-side key.
 RAGVSFT_ANSWER = "ragbot_ragvsft_answer"  # + "_<n>"

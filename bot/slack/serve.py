@@ -33,9 +33,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.config import Settings
 from bot.knowledge import state
 from bot.knowledge.index import Index
-from bot.slack import records as store
+from bot import records as store
 from bot.slack.answerer import Answerer
-from bot.slack.ragvsft import tree_problem
+from bot.slack.ragvsft.handler import tree_problem
 from bot.slack.scope import check_scopes
 
 log = logging.getLogger("ragbot.slack")

@@ -17,11 +17,12 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-from bot.config import REPO_ROOT, ConfigError, Settings, load_settings
+from bot import shipped
+from bot.config import ConfigError, Settings, load_settings
 from bot.tone.export import export_command
 
-TRAIN_FILE = REPO_ROOT / "prompts" / "tone" / "train.jsonl"
-HELDOUT_FILE = REPO_ROOT / "prompts" / "tone" / "heldout.jsonl"
+TRAIN_FILE = shipped("prompts/tone/train.jsonl")
+HELDOUT_FILE = shipped("prompts/tone/heldout.jsonl")
 
 tone_app = typer.Typer(no_args_is_help=True, add_completion=False,
                        help="The tone model: train and evaluate the LoRA adapter for the team's "

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import typer
 
-from bot.config import REPO_ROOT
+from bot import shipped
 from bot.tone.openai_stage import STYLE_FILE, system_prompt
 
-TRAIN_FILE = REPO_ROOT / "prompts" / "tone" / "train.jsonl"
+TRAIN_FILE = shipped("prompts/tone/train.jsonl")
 
 
 class ExportFormat(str, Enum):

@@ -178,8 +178,3 @@ def load_for_inference(data_dir: Path, adapter: Path | None):
             model.generation_config.pad_token_id = tokenizer.pad_token_id
             _CACHE[key] = (tokenizer, model)
         return _CACHE[key]
-
-
-def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()

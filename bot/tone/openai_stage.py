@@ -19,14 +19,16 @@ import logging
 import time
 from pathlib import Path
 
-from bot.answering.llm import chat_model, describe_error, endpoint_errors, is_timeout, message_text
-from bot.config import REPO_ROOT, Settings
+from bot import shipped
+from bot.config import Settings
+from bot.openai_endpoint import (chat_model, describe_error, endpoint_errors, is_timeout,
+                                 message_text)
 from bot.tone import guard
 from bot.tone.stage import TIMEOUT, ToneOutcome
 
 log = logging.getLogger(__name__)
 
-STYLE_FILE = REPO_ROOT / "prompts" / "tone" / "style.md"
+STYLE_FILE = shipped("prompts/tone/style.md")
 INSTRUCTION = ("The user message is the neutral cited draft. Reply with the rewritten answer "
                "only: no preamble, no quotes, no notes.")
 

@@ -77,6 +77,7 @@ def test_follow_up_uses_the_previous_question(demo_pipeline):
     assert "openconnect" in answer.text.lower()
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_empty_index_says_to_sync(tmp_path):
     from bot.answering.pipeline import Pipeline
     from bot.answering.types import NO_INDEX

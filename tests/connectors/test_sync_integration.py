@@ -23,6 +23,8 @@ from tests.connectors.fakes import (ConfluencePage, FakeConfluence, FakeGitHub, 
                                     FakeSite, iso)
 from tests.connectors.test_git import commit
 
+pytestmark = pytest.mark.slow  # real syncs with the real embedding model
+
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2024, 2, 20, 15, 30, tzinfo=timezone.utc)
 TEXT = {"a": "Expense reports are due on Friday.", "b": "The VPN token lives in the portal.",

@@ -1,4 +1,4 @@
-"""Failure alerts: once per streak to the admin channel (tests/fake_slack's loopback Web API),
+"""Failure alerts: once per streak to the admin channel (fake_slack's loopback Web API),
 a recovery note when the source syncs again, the log when Slack is not configured."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bot.knowledge.index import Index
 from bot.knowledge.scheduler import run_scheduled_sync
 from bot.knowledge.sync import source_lock
 from tests.knowledge.conftest import write_pages
-from tests.fake_slack import FakeSlack
+from fake_slack import FakeSlack
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def scheduled_runs(settings, n: int) -> None:
         run_scheduled_sync(str(settings.config_path), "wiki")
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_one_alert_per_streak_and_a_recovery_note(make_settings, slack, tmp_path) -> None:
     settings = make_settings(slack={"admin_channel": "C0ADMIN"})
     shutil.rmtree(tmp_path / "wiki")  # every listing fails: the folder is gone

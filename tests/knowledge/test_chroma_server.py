@@ -13,6 +13,8 @@ import pytest
 from bot.answering.pipeline import Pipeline
 from bot.knowledge.sync import sync_source
 
+pytestmark = pytest.mark.slow  # a Chroma server and a sync with the real embedding model
+
 PAGES = {
     "expenses.md": "# Expenses\nExpense reports are due every Friday before noon. "
                    "Submit them in the finance portal with the receipts attached.\n",

@@ -12,6 +12,8 @@ from bot.knowledge import vectors as store
 from bot.knowledge.embedding import length_sorted_batches
 from bot.knowledge.sync import _CountingEmbeddings, sync_source
 
+pytestmark = pytest.mark.slow  # exports and runs the real embedding model
+
 TEXTS = [
     "Expense reports are due every Friday before noon.",
     "VPN",

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from bot.knowledge import db, leases, migrations
 from bot.knowledge.index import Index
-from bot.slack import records
+from bot import records
 
 TABLES = {"pages", "sync_runs", "index_meta", "sync_alerts", "slack_seen_events", "slack_threads",
           "slack_answers", "slack_feedback", "admin_audit", "upsertion_record",

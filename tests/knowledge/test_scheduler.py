@@ -128,6 +128,7 @@ def test_a_locked_source_is_recorded_as_skipped_not_failed(make_settings) -> Non
     assert "already syncing" in recorded[0]["error"]
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_index_sync_syncs_and_records_the_trigger(make_settings) -> None:
     settings = make_settings({"wiki": {}})
     result = Index(settings).sync("wiki", trigger="admin")
@@ -140,6 +141,7 @@ def test_start_scheduler_respects_run_in_serve(make_settings) -> None:
     assert start_scheduler(settings) is None
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_worker_runs_a_due_job_and_a_second_scheduler_stands_aside(make_settings) -> None:
     """The one real-time test: `ragbot scheduler`'s loop runs a due job on its worker thread."""
     settings = make_settings({"wiki": {"schedule": {"every": "1h", "jitter_s": 0}}})

@@ -6,6 +6,7 @@ import json
 import shutil
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from typer.testing import CliRunner
 
 from bot import cli
@@ -17,6 +18,7 @@ from bot.knowledge.status import source_status, span, until
 from bot.knowledge.sync import source_lock, sync_source
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_each_health_with_its_details(make_settings, tmp_path) -> None:
     settings = make_settings({
         "good": {"schedule": {"every": "30m", "jitter_s": 0}},
@@ -74,6 +76,7 @@ def test_each_health_with_its_details(make_settings, tmp_path) -> None:
     assert payload[0]["name"] == "good" and isinstance(payload[0]["last_success"], str)
 
 
+@pytest.mark.slow  # syncs an index with the real embedding model
 def test_recovery_keeps_the_last_error_visible(make_settings, tmp_path) -> None:
     settings = make_settings({"wiki": {}})
     shutil.rmtree(tmp_path / "wiki")

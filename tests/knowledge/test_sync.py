@@ -9,6 +9,8 @@ from bot.knowledge import state
 from bot.knowledge.index import Index
 from bot.knowledge.sync import SyncInProgressError, source_lock, sync_source
 
+pytestmark = pytest.mark.slow  # real syncs with the real embedding model
+
 PAGES = {
     "vpn.md": "# VPN\n\nReset your token at https://vpn.example/reset.\n\n## Linux\n\nUse openconnect.\n",
     "pto.md": "# Time off\n\nYou get 25 days of PTO a year.\n",
@@ -98,7 +100,8 @@ def test_an_empty_listing_never_wipes_the_source_unless_full(setup):
 def test_full_resync_removes_orphans_and_keeps_the_rest(setup):
     settings, docs = setup
     sync_source(settings, "wiki")
-    state.drop_source_pages(Index(settings).engine, "wiki")  # forget what we knew about pages
+    with Index(settings).engine.begin() as conn:  # forget what we knew about the pages
+        conn.execute(state.pages.delete().where(state.pages.c.source == "wiki"))
     (docs / "pto.md").unlink()
     result = sync_source(settings, "wiki", full=True)
     assert result.ok and result.chunks_embedded == 0  # unchanged chunks are not re-embedded

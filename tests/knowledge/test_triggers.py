@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, ScheduleConfig, parse_settings
-from bot.knowledge.triggers import build_trigger, cron_trigger, crontab_days
+from bot.knowledge.triggers import build_trigger
+from bot.timefmt import cron_trigger, crontab_days
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

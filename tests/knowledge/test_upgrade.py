@@ -20,7 +20,7 @@ import pytest
 from bot.config import REPO_ROOT
 from bot.knowledge import migrations, state
 from bot.knowledge.index import Index
-from bot.slack import records
+from bot import records
 from tests.servers import unavailable
 
 OLD_RELEASE = "b2f9be4"

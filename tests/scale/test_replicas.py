@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 from bot.config import REPO_ROOT, load_settings
 from bot.knowledge import state
 from bot.knowledge.index import Index, job_id
-from tests.fake_slack import SIGNING_SECRET, FakeSlack, Sender
-from tests.fake_slack.signing import message, new_event_id
+from fake_slack import SIGNING_SECRET, FakeSlack, Sender
+from fake_slack.signing import message, new_event_id
 from tests.servers import create_database, drop_database, free_port
 from tests.slack.admin_helpers import ADMIN, DEMO_WIKI, HANDBOOK_PAGES, AdminBot
 
@@ -75,7 +75,7 @@ class Replica:
 
     def admin(self, fake: FakeSlack) -> AdminBot:
         """/ragadmin through this replica (the scenario tests' signed slash commands)."""
-        return AdminBot(fake, SimpleNamespace(url=self.url), None, None)  # type: ignore[arg-type]
+        return AdminBot(fake, self.url + "/slack/events", None, None)  # type: ignore[arg-type]
 
     def tail(self) -> str:
         self._log.flush()

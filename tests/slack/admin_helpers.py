@@ -20,9 +20,9 @@ import yaml
 from bot.config import DEFAULT_CONFIG, Settings, load_settings
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
-from bot.slack.serve import HttpServer, make_client, wsgi_app
-from tests.fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
-from tests.fake_slack.signing import Reply, post
+from bot.slack.serve import make_client
+from fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
+from fake_slack.signing import Reply, post
 from tests.slack.helpers import StubPipeline
 
 DEMO_WIKI = DEFAULT_CONFIG.parent / "demo-wiki"
@@ -82,12 +82,12 @@ class Sent:
 @dataclass
 class AdminBot:
     fake: FakeSlack
-    server: HttpServer
+    app: Any  # the Bolt App, sent requests in-process
     answerer: Answerer
     settings: Settings
 
     def command(self, text: str, *, user: str = ADMIN, channel: str = "C0GENERAL") -> Sent:
-        """`/ragadmin <text>` as Slack sends it: a signed form post, over real HTTP."""
+        """`/ragadmin <text>` as Slack sends it: a signed form post, dispatched to the app."""
         response_url = self.fake.response_url(uuid.uuid4().hex[:8])
         body = urlencode({
             "token": "legacy-verification-token", "team_id": TEAM_ID,
@@ -95,7 +95,7 @@ class AdminBot:
             "user_id": user, "user_name": user.lower(), "command": "/ragadmin", "text": text,
             "api_app_id": "A0RAGBOT", "is_enterprise_install": "false",
             "response_url": response_url, "trigger_id": f"{int(time.time())}.1.abc"}).encode()
-        reply = post(self.server.url + "/slack/events", body, "application/x-www-form-urlencoded")
+        reply = post(self.app, body, "application/x-www-form-urlencoded")
         return Sent(reply, response_url)
 
     def responses(self, sent: Sent, n: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -108,7 +108,6 @@ class AdminBot:
         return self.fake.wait_for(lambda: (lambda r: r if len(r) >= n else None)(mine()), timeout)
 
     def stop(self) -> None:
-        self.server.stop()
         self.answerer.close(wait=True)
 
 
@@ -118,5 +117,4 @@ def start_admin_bot(config: Path, fake: FakeSlack) -> AdminBot:
     client = make_client("xoxb-test-token", fake.base_url)
     answerer = Answerer(settings, stub)
     app = build_app(settings, stub, client, signing_secret=SIGNING_SECRET, answerer=answerer)
-    server = HttpServer(wsgi_app(app, settings, answerer), host="127.0.0.1", port=0).start()
-    return AdminBot(fake, server, answerer, settings)
+    return AdminBot(fake, app, answerer, settings)

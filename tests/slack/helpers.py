@@ -11,7 +11,7 @@ from bot.answering.types import Answer, Citation
 from bot.config import Settings, SlackConfig
 from bot.slack.answerer import Answerer
 from bot.slack.serve import HttpServer
-from tests.fake_slack import FakeSlack, Sender
+from fake_slack import FakeSlack, Sender
 
 
 def with_slack(settings: Settings, **slack: Any) -> Settings:
@@ -57,17 +57,20 @@ class StubPipeline:
 @dataclass
 class Bot:
     fake: FakeSlack
-    server: HttpServer
+    app: Any  # the Bolt App
+    server: HttpServer | None  # only when started with http=True
     answerer: Answerer
     settings: Settings
     pipeline: Any
 
     @property
     def sender(self) -> Sender:
-        return Sender(self.server.url + "/slack/events")
+        """Signed requests to the server's /slack/events, or to the app in-process."""
+        return Sender(self.server.url + "/slack/events" if self.server else self.app)
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server:
+            self.server.stop()
         self.answerer.close(wait=True)
 
 

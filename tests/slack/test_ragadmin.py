@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.slack import records as store
+from bot import records as store
 from bot.cli import app as cli_app
 from bot.config import load_settings
 from bot.knowledge import scheduler, state

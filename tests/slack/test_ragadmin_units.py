@@ -13,12 +13,13 @@ from slack_sdk.errors import SlackApiError
 from bot.config import AdminsConfig, parse_settings
 from bot.knowledge.status import SourceStatus
 from bot.knowledge.sync import SyncResult
-from bot.slack import admin_blocks, admin_resync
-from bot.slack.admin_auth import AdminCheck
-from bot.slack.admin_blocks import Outcome
-from bot.slack.admin_commands import (Help, History, Pause, Resume, Resync, Sources, Status,
+from bot.slack.admin import blocks as admin_blocks
+from bot.slack.admin import resync as admin_resync
+from bot.slack.admin.auth import AdminCheck
+from bot.slack.admin.blocks import Outcome
+from bot.slack.admin.commands import (Help, History, Pause, Resume, Resync, Sources, Status,
                                       UsageError, parse)
-from bot.slack.admin_resync import ProgressThrottle, Responder, ResyncJob, Resyncs
+from bot.slack.admin.resync import ProgressThrottle, Responder, ResyncJob, Resyncs
 from tests.slack.helpers import all_text
 
 SOURCES = ["handbook", "leadership", "Eng-Docs"]

@@ -24,9 +24,9 @@ from bot.decision import (
     view,
 )
 from bot.slack import ids
-from bot.slack import ragvsft_blocks as rb
+from bot.slack.ragvsft import blocks as rb
 from bot.slack.listeners.commands import ragvsft as listeners
-from bot.slack.ragvsft import Ragvsft, state_key
+from bot.slack.ragvsft.handler import Ragvsft, state_key
 from tests.decision.conftest import MINI
 from tests.slack.helpers import all_text
 

@@ -1,6 +1,6 @@
-"""`/ragvsft` over real HTTP: signed slash commands and button clicks into the real Bolt app (behind
-the real waitress server), the app's WebClient and the clicks' response_url pointed at the loopback
-fake of Slack. No demo index is needed (the walk never touches the pipeline), so these tests use
+"""`/ragvsft` in Slack: signed slash commands and button clicks dispatched to the real Bolt app
+in-process, the app's WebClient and the clicks' response_url pointed at the loopback fake of
+Slack. No demo index is needed (the walk never touches the pipeline), so these tests use
 their own small bot and stay fast.
 """
 
@@ -18,10 +18,10 @@ from bot.config import REPO_ROOT, Settings, parse_settings
 from bot.decision import TreeError, all_paths, load_tree
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
-from bot.slack.ragvsft_blocks import SHARED_NOTE, STALE_NOTICE, UNKNOWN_SYMPTOM_NOTICE
-from bot.slack.serve import HttpServer, make_client, wsgi_app
-from tests.fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
-from tests.fake_slack.signing import post
+from bot.slack.ragvsft.blocks import SHARED_NOTE, STALE_NOTICE, UNKNOWN_SYMPTOM_NOTICE
+from bot.slack.serve import make_client
+from fake_slack import SIGNING_SECRET, TEAM_ID, FakeSlack
+from fake_slack.signing import post
 from tests.slack.helpers import StubPipeline, all_text
 
 TREE = load_tree()
@@ -30,18 +30,16 @@ USER, CHANNEL = "U0ALICE", "C0GENERAL"
 
 
 class RagvsftBot:
-    """One app process: Bolt app + HTTP server + a fake Slack it talks to."""
+    """One app process: the Bolt app (sent signed requests in-process) + a fake Slack it talks to."""
 
     def __init__(self, settings: Settings, fake: FakeSlack, secret: str = SIGNING_SECRET) -> None:
         self.fake, self.secret = fake, secret
         self.answerer = Answerer(settings, StubPipeline())
-        app = build_app(settings, StubPipeline(), make_client("xoxb-test-token", fake.base_url),
-                        signing_secret=secret, answerer=self.answerer)
-        self.server = HttpServer(wsgi_app(app, settings, self.answerer), port=0).start()
-        self.url = self.server.url + "/slack/events"
+        self.app = build_app(settings, StubPipeline(),
+                             make_client("xoxb-test-token", fake.base_url),
+                             signing_secret=secret, answerer=self.answerer)
 
     def stop(self) -> None:
-        self.server.stop()
         self.answerer.close(wait=True)
 
     def command(self, text: str = "", channel: str = CHANNEL) -> dict[str, Any]:
@@ -51,7 +49,7 @@ class RagvsftBot:
                 "user_name": "alice", "command": "/ragvsft", "text": text,
                 "api_app_id": "A0RAGBOT", "response_url": self.fake.response_url("cmd"),
                 "trigger_id": "1.2.3"}
-        reply = post(self.url, urlencode(form).encode(), "application/x-www-form-urlencoded",
+        reply = post(self.app, urlencode(form).encode(), "application/x-www-form-urlencoded",
                      secret=self.secret)
         assert reply.status == 200, reply.body
         assert reply.seconds < 1.0  # acked with the reply itself, nothing slow in front
@@ -70,7 +68,7 @@ class RagvsftBot:
                                 "block_id": "b", "value": button["value"],
                                 "text": button["text"], "action_ts": str(time.time())}]}
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        reply = post(self.url, body, "application/x-www-form-urlencoded", secret=self.secret)
+        reply = post(self.app, body, "application/x-www-form-urlencoded", secret=self.secret)
         assert reply.status == 200, reply.body
         return self.fake.wait_responses(seen + 1)[-1]
 

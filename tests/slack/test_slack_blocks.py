@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from bot.answering.types import NO_INDEX, NO_MATCH, PRIVATE_ONLY, Answer, Citation, Passage
 from bot.slack import blocks, ids
 from bot.slack.listeners.actions import register as register_actions
-from tests.fake_slack.web_api import message_problem
+from fake_slack.web_api import message_problem
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 

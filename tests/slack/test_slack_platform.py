@@ -1,4 +1,4 @@
-"""Slack's platform rules, each over real HTTP into the real Bolt app and server.
+"""Slack's platform rules, each a signed request dispatched to the real Bolt app in-process.
 
 These use `StubPipeline` (instant answers): what they check is the Slack layer, not answers.
 """
@@ -6,10 +6,10 @@ These use `StubPipeline` (instant answers): what they check is the Slack layer, 
 import re
 import time
 
-from bot.slack import records as store
+from bot import records as store
 from bot.knowledge.index import Index
-from tests.fake_slack import BOT_ID, BOT_USER_ID
-from tests.fake_slack.signing import event_callback, mention, message
+from fake_slack import BOT_ID, BOT_USER_ID
+from fake_slack.signing import mention, message
 from tests.slack.helpers import StubPipeline, all_text
 
 PINGS = re.compile(r"<[!@#]|(?<![\w.+-])@(channel|here|everyone)\b", re.IGNORECASE)
@@ -25,7 +25,7 @@ def test_bad_signature_is_401_and_does_nothing(bot_factory):
     bot = bot_factory(answers=StubPipeline())
     reply = bot.sender.event(mention("hi", channel="C0SIG"), bad_signature=True)
     assert reply.status == 401
-    wrong_secret = type(bot.sender)(bot.sender.url, secret="not-the-secret")
+    wrong_secret = type(bot.sender)(bot.sender.target, secret="not-the-secret")
     assert wrong_secret.event(mention("hi", channel="C0SIG")).status == 401
     settle(bot)
     assert bot.fake.posts("C0SIG") == [] and bot.pipeline.calls[0]["question"] == "control question"
@@ -213,7 +213,7 @@ def test_url_verification_challenge(bot_factory):
 
 
 def test_unknown_answer_vote_is_not_stored_but_answered(bot_factory):
-    from tests.fake_slack.signing import block_action
+    from fake_slack.signing import block_action
 
     bot = bot_factory(answers=StubPipeline())
     reply = bot.sender.action(block_action("ragbot_feedback_up", "no-such-answer", channel="C0V"))
@@ -221,7 +221,3 @@ def test_unknown_answer_vote_is_not_stored_but_answered(bot_factory):
     [call] = bot.fake.wait_for(lambda: bot.fake.calls_to("chat.postEphemeral"))
     assert "can't find that answer" in call.params["text"]
 
-
-def test_event_envelope_shape_matches_slack():
-    envelope = event_callback(mention("x"))
-    assert envelope["type"] == "event_callback" and envelope["event_id"].startswith("Ev")

@@ -1,4 +1,6 @@
-"""`ragbot serve`: clear exits on missing setup; the real entry point serves events and health."""
+"""`ragbot serve`: clear exits on missing setup; the real entry point and the real HTTP server
+(waitress) serve signed events and health end to end. The other Slack tests dispatch to the app
+in-process; these are the ones that go through the socket."""
 
 import json
 import signal
@@ -10,8 +12,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.slack import serve
-from tests.fake_slack import SIGNING_SECRET, Sender
-from tests.fake_slack.signing import message
+from fake_slack import SIGNING_SECRET, Sender
+from fake_slack.signing import message
 from tests.slack.helpers import all_text, demo_config_copy
 
 
@@ -93,3 +95,29 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
             server.stop()
         thread.join(15)
     assert not thread.is_alive()
+
+
+def test_health_reports_index_freshness(bot_factory):
+    bot = bot_factory(http=True)
+    with urllib.request.urlopen(bot.server.url + "/healthz", timeout=5) as response:
+        assert response.status == 200
+        body = json.load(response)
+    assert body["status"] == "ok" and body["index"]["synced_at"]
+    assert body["index"]["sources"]["handbook"]["pages"] > 30
+    assert body["index"]["sources"]["leadership"]["visibility"] == "private"
+
+
+def test_the_http_server_checks_signatures_and_acks_before_answering(bot_factory):
+    from tests.slack.helpers import StubPipeline
+
+    bot = bot_factory(answers=StubPipeline(), http=True)
+    assert bot.sender.target.startswith("http://127.0.0.1:")
+    forged = bot.sender.event(message("hi", channel="D0HTTP", channel_type="im"),
+                              bad_signature=True)
+    assert forged.status == 401
+    reply = bot.sender.event(message("how do I reset my VPN token?", channel="D0HTTP",
+                                     channel_type="im"))
+    assert reply.status == 200 and reply.seconds < 1.0
+    [post] = bot.fake.wait_posts(1, "D0HTTP")
+    assert "vpn.example/reset" in all_text(post)
+    assert [c["question"] for c in bot.pipeline.calls] == ["how do I reset my VPN token?"]

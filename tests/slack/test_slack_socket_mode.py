@@ -5,8 +5,8 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from bot.slack.answerer import Answerer
 from bot.slack.app import build_app
 from bot.slack.serve import make_client
-from tests.fake_slack import FakeSocketMode
-from tests.fake_slack.signing import event_callback, mention
+from fake_slack import FakeSocketMode
+from fake_slack.signing import event_callback, mention
 from tests.slack.helpers import all_text
 
 

@@ -1,7 +1,7 @@
 """The real model: a tiny training run end to end, the deadline, the shipped adapter, the CLI.
 
-These load SmolLM2-135M (fp32, ~540 MB). The GGUF is converted once into the default config's
-data dir (`.ragbot/models/`, shared with `ragbot ask`), so only the first run ever pays for it.
+These load SmolLM2-135M (fp32, ~540 MB). The GGUF is converted once per test session into a
+temporary data dir: tests never write into the repository.
 Each test stays well under a minute on 2 busy cores: training runs 1-3 steps of 2 short pairs.
 """
 
@@ -27,8 +27,8 @@ TRAIN = REPO_ROOT / "prompts" / "tone" / "train.jsonl"
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    data = REPO_ROOT / ".ragbot"
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("tone-data")
     ensure_base_model(data)
     return data
 

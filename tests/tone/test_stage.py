@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ToneConfig, parse_settings
 from bot.tone.model import ADAPTER_DIR
-from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage, ToneOutcome,
+from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage,
                             adapter_path, load_tone_stage, max_new_tokens)
 
 DRAFT = ("Expenses are submitted in Expensify within 30 days of the purchase date. [1] "
@@ -135,9 +135,19 @@ def test_missing_adapter_passes_drafts_through(tmp_path):
     assert "no LoRA adapter" in outcome.reason and "nowhere" in outcome.reason
 
 
-def test_outcome_shape_matches_what_the_pipeline_reads():
-    outcome = ToneOutcome(text="t", accepted=True, reason=None)
-    assert (outcome.text, outcome.accepted, outcome.reason) == ("t", True, None)
+@pytest.mark.parametrize("script, sent, toned, reason", [
+    (gen(GOOD), GOOD, True, None),
+    (gen(GOOD.replace(" [2]", "")), DRAFT, False, "markers changed: lost [2]"),
+    (gen(GOOD[:40], finished=False, timed_out=True), DRAFT, False, "timeout"),
+])
+def test_the_pipeline_sends_what_the_tone_stage_decided(tmp_path, script, sent, toned, reason):
+    from bot.answering.pipeline import Pipeline
+    from bot.answering.types import Answer
+
+    answer = Answer("how do I file expenses?", text=DRAFT, draft=DRAFT)
+    Pipeline(_settings(tmp_path), tone=ScriptedStage(script))._apply_tone(answer)
+    assert (answer.text, answer.toned, answer.tone_reason) == (sent, toned, reason)
+    assert answer.draft == DRAFT  # the neutral draft is kept beside what was sent
 
 
 def test_shipped_adapter_files():
@@ -161,9 +171,19 @@ def test_shipped_adapter_files():
     assert card["eval"]["adapter"]["facts_kept_sent"] == 1.0
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_tone_can_be_switched_off(tmp_path, enabled):
-    assert _settings(tmp_path, enabled=enabled).tone.enabled is enabled
+def test_tone_switched_off_loads_no_model_and_sends_the_draft(tmp_path, monkeypatch):
+    import bot.tone.stage
+    from bot.answering.pipeline import Pipeline
+    from bot.answering.types import Answer
+
+    monkeypatch.setattr(bot.tone.stage, "load_tone_stage",
+                        lambda settings: pytest.fail("tone.enabled: false loaded a tone stage"))
+    pipeline = Pipeline(_settings(tmp_path, enabled=False))
+    answer = Answer("how do I file expenses?", text=DRAFT, draft=DRAFT)
+    pipeline._apply_tone(answer)
+    assert pipeline.tone is None
+    assert (answer.text, answer.toned) == (DRAFT, False)
+    assert answer.tone_reason == "tone stage disabled (tone.enabled: false)"
 
 
 @pytest.mark.parametrize("line, expected", [

@@ -3,7 +3,7 @@ from logging import Logger
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack import records as store
+from bot import records as store
 from bot.slack import blocks, ids
 
 

@@ -1,4 +1,4 @@
-"""`/ragadmin`: admins resync and inspect sources (bot/slack/admin.py has the flow).
+"""`/ragadmin`: admins resync and inspect sources (bot/slack/admin/handler.py has the flow).
 
 The command gets its `Admin` from a listener middleware of its own (`provide_admin`), so it
 needs nothing from the app's composition root beyond the Answerer it already provides.
@@ -7,7 +7,7 @@ needs nothing from the app's composition root beyond the Answerer it already pro
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.admin import provide_admin
+from bot.slack.admin.handler import provide_admin
 
 COMMAND = "/ragadmin"
 

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.blocks import Message
-from bot.slack.ragvsft_blocks import share_failed_message
+from bot.slack.ragvsft.blocks import share_failed_message
 
 # chat.postMessage errors that mean "the bot may not post here" (not a member of the channel, or
 # a DM between other people), where the click's response_url can still post visibly.

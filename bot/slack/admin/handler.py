@@ -9,7 +9,7 @@ called, `process_before_response=False`):
    ack touches the disk or the network, so the 3-second limit is never at risk;
 3. an admin not decided yet is looked up (`users.info`, after the ack);
 4. the command runs (status/history/pause/resume here, a resync on its own thread, see
-   admin_resync.py) and everything, allowed or refused, is written to the audit log.
+   resync.py) and everything, allowed or refused, is written to the audit log.
 Replies are ephemeral: admin noise stays out of channels.
 """
 
@@ -27,12 +27,12 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.knowledge import state
 from bot.knowledge.index import Index, ScheduleError
-from bot.slack import records as store
-from bot.slack import admin_blocks
-from bot.slack.admin_auth import AdminCheck, Decision
-from bot.slack.admin_commands import (Help, History, Parsed, Pause, Resume, Resync, Sources,
+from bot import records as store
+from bot.slack.admin import blocks as admin_blocks
+from bot.slack.admin.auth import AdminCheck, Decision
+from bot.slack.admin.commands import (Help, History, Parsed, Pause, Resume, Resync, Sources,
                                       Status, UsageError, parse)
-from bot.slack.admin_resync import Responder, ResyncJob, Resyncs
+from bot.slack.admin.resync import Responder, ResyncJob, Resyncs
 from bot.slack.mrkdwn import plain
 
 log = logging.getLogger("ragbot.slack.admin")

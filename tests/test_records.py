@@ -3,7 +3,7 @@
 import json
 import threading
 
-from bot.slack import records as store
+from bot import records as store
 from bot.evaluation import load_cases
 from bot.slack.vote_cases import cases_from_votes, export_cases, quoted_span
 from bot.knowledge.index import Index

@@ -18,7 +18,7 @@ from bot.config import Settings, SourceConfig
 from bot.knowledge.triggers import describe
 from bot.knowledge.status import SourceStatus, span, until
 from bot.knowledge.sync import SyncResult
-from bot.slack.admin_commands import SUMMARY, USAGE, UsageError
+from bot.slack.admin.commands import SUMMARY, USAGE, UsageError
 from bot.slack.blocks import BLOCK_LIMIT, fallback, split_text
 from bot.slack.mrkdwn import safe
 from bot.timefmt import ago

@@ -1,6 +1,6 @@
 """`/ragvsft` in Slack: the loaded tree and the key its button states are signed with, and what
 to show for a command or a click. The listeners (bot/slack/listeners/commands/ragvsft/) only ack
-and send what these methods return; the screens are built by bot/slack/ragvsft_blocks.py.
+and send what these methods return; the screens are built by bot/slack/ragvsft/blocks.py.
 
 No server-side session: every button carries the whole walk as a signed state
 (bot/decision/codec.py), so a click works on any app process and after a restart, as long as they
@@ -35,7 +35,7 @@ from bot.decision import (
     start,
     view,
 )
-from bot.slack import ragvsft_blocks as rb
+from bot.slack.ragvsft import blocks as rb
 from bot.slack.blocks import Message
 
 log = logging.getLogger("ragbot.slack.ragvsft")

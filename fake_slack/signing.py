@@ -2,6 +2,10 @@
 
 Signatures follow Slack's scheme: `v0=` + HMAC-SHA256(secret, "v0:{timestamp}:{body}"), with the
 timestamp in X-Slack-Request-Timestamp; `timestamp=` lets a test send a stale one.
+
+A request goes to a URL over real HTTP (the server's own tests, the load benchmark), or straight
+to a Bolt `App` as a `BoltRequest` (`app.dispatch`, as bolt-python's own tests do): the same
+signed bytes and headers, the same signature check and listeners, without a server in between.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from tests.fake_slack.web_api import BOT_USER_ID, TEAM_ID
+from fake_slack.web_api import BOT_USER_ID, TEAM_ID
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _ids = itertools.count(1)
@@ -48,9 +52,10 @@ class Reply:
         return json.loads(self.body or b"null")
 
 
-def post(url: str, body: bytes, content_type: str, *, secret: str = SIGNING_SECRET,
+def post(target: Any, body: bytes, content_type: str, *, secret: str = SIGNING_SECRET,
          timestamp: int | None = None, retry_num: int | None = None, bad_signature: bool = False,
          timeout: float = 10.0) -> Reply:
+    """Send a signed request to `target`: a URL, or a Bolt App to dispatch it to in-process."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     sig = signature(secret, ts, body)
     if bad_signature:
@@ -60,9 +65,14 @@ def post(url: str, body: bytes, content_type: str, *, secret: str = SIGNING_SECR
     if retry_num is not None:
         headers["X-Slack-Retry-Num"] = str(retry_num)
         headers["X-Slack-Retry-Reason"] = "http_timeout"
-    parsed = urlsplit(url)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     started = time.perf_counter()
+    if not isinstance(target, str):
+        from slack_bolt.request import BoltRequest
+
+        response = target.dispatch(BoltRequest(body=body.decode(), headers=headers))
+        return Reply(response.status, (response.body or "").encode(), time.perf_counter() - started)
+    parsed = urlsplit(target)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     try:
         conn.request("POST", parsed.path or "/", body, headers)
         response = conn.getresponse()
@@ -116,19 +126,19 @@ def block_action(action_id: str, value: str, *, user: str = "U0ALICE",
 
 
 class Sender:
-    """Posts signed requests to one bot's /slack/events."""
+    """Sends signed requests to one bot: its /slack/events URL, or its Bolt App in-process."""
 
-    def __init__(self, url: str, secret: str = SIGNING_SECRET) -> None:
-        self.url, self.secret = url, secret
+    def __init__(self, target: Any, secret: str = SIGNING_SECRET) -> None:
+        self.target, self.secret = target, secret
 
     def event(self, event: dict[str, Any], event_id: str | None = None, **kw: Any) -> Reply:
         body = json.dumps(event_callback(event, event_id)).encode()
-        return post(self.url, body, "application/json", secret=self.secret, **kw)
+        return post(self.target, body, "application/json", secret=self.secret, **kw)
 
     def envelope(self, envelope: dict[str, Any], **kw: Any) -> Reply:
-        return post(self.url, json.dumps(envelope).encode(), "application/json",
+        return post(self.target, json.dumps(envelope).encode(), "application/json",
                     secret=self.secret, **kw)
 
     def action(self, payload: dict[str, Any], **kw: Any) -> Reply:
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        return post(self.url, body, "application/x-www-form-urlencoded", secret=self.secret, **kw)
+        return post(self.target, body, "application/x-www-form-urlencoded", secret=self.secret, **kw)

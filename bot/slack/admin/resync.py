@@ -38,7 +38,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.config import Settings
 from bot.knowledge.index import Index
 from bot.knowledge.sync import SyncInProgressError
-from bot.slack import admin_blocks
+from bot.slack.admin import blocks as admin_blocks
 
 log = logging.getLogger("ragbot.slack.admin")
 

@@ -1,12 +1,12 @@
 """Block Kit for `/ragvsft`: pure functions of the decision engine's data and pre-signed values.
 
-Nothing here signs, decodes or talks to Slack (bot/slack/ragvsft.py does); the caller passes the
+Nothing here signs, decodes or talks to Slack (bot/slack/ragvsft/handler.py does); the caller passes the
 `Buttons` (signed walk states) from `bot.decision.button_values`, so every screen is a function of
 (what to show, what each button carries) and is tested directly.
 
 Slack's limits, kept by construction:
 - section and context text at most 3,000 characters: long text is split into several sections by
-  `blocks.split_text` (never inside an `&amp;` entity), a context line is cut with "…";
+  `blocks.sections` (never inside an `&amp;` entity), a context line is cut with "…";
 - at most 50 blocks: `_fit` shortens the middle of a screen and keeps its buttons;
 - button text at most 75 characters and header text at most 150 (plain_text, cut with "…"); a
   cut answer label is also listed in full under the question, so no choice is hidden;
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from bot.decision import Buttons, Result, Step, Symptom
 from bot.slack import ids
-from bot.slack.blocks import BLOCK_LIMIT, SECTION_LIMIT, Block, Message, fallback, split_text
+from bot.slack.blocks import BLOCK_LIMIT, SECTION_LIMIT, Block, Message, fallback, sections
 from bot.slack.mrkdwn import plain, safe
 
 BUTTON_TEXT_LIMIT = 75
@@ -67,11 +67,6 @@ def _cut(mrkdwn: str, limit: int = SECTION_LIMIT) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]  # don't leave half an "&amp;"
     return cut.rstrip() + "…"
-
-
-def _sections(mrkdwn: str) -> list[Block]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}
-            for piece in split_text(mrkdwn)]
 
 
 def _context(mrkdwn: str) -> Block:
@@ -133,7 +128,7 @@ def step_message(step: Step, buttons: Buttons, notice: str | None = None) -> Mes
                for i, (a, label) in enumerate(zip(step.choices, labels, strict=True))]
     body = [*_notice(notice),
             _context(f"*{TITLE}*  ·  question {step.number} of up to {step.max_total}"),
-            *_sections(question),
+            *sections(question),
             _context(f"_Why this matters:_ {safe(step.why)}")]
     tail = _actions(answers)
     if step.answered:
@@ -150,13 +145,13 @@ def _result_body(result: Result) -> list[Block]:
         f"{EMOJI.get(result.key, ':bulb:')} {result.title}", HEADER_LIMIT)}}
     tradeoffs = "\n".join(f"• *{safe(t.aspect)}:* {safe(t.text)}" for t in result.tradeoffs)
     steps = "\n".join(f"{i}. {safe(s)}" for i, s in enumerate(result.next_steps, 1))
-    body = [header, *_sections(safe(result.summary))]
+    body = [header, *sections(safe(result.summary))]
     if result.reasons:
-        body += _sections("*Why, from the answers*\n" + _bullets(result.reasons))
+        body += sections("*Why, from the answers*\n" + _bullets(result.reasons))
     if tradeoffs:
-        body += _sections("*Trade-offs*\n" + tradeoffs)
+        body += sections("*Trade-offs*\n" + tradeoffs)
     if steps:
-        body += _sections("*Next steps*\n" + steps)
+        body += sections("*Next steps*\n" + steps)
     if result.answers:
         body.append(_context("Answers: " + "  ›  ".join(safe(label)
                                                          for _, label in result.answers)))
@@ -202,7 +197,7 @@ def symptom_menu_message(symptoms: Sequence[Symptom], notice: str | None = None)
     buttons = [_button(f"{ids.RAGVSFT_SYMPTOM}_{i}", s.label, s.id)
                for i, s in enumerate(symptoms)]
     body = [*_notice(notice), _context(f"*{TITLE}*  ·  start from a symptom"),
-            *_sections("*Which symptom are you seeing?*"),
+            *sections("*Which symptom are you seeing?*"),
             _context("_Why start here:_ each symptom has a usual first fix; you get what to try "
                      "first, and what to try if that does not work.")]
     blocks = _fit(body, _actions(buttons), "…")
@@ -213,8 +208,8 @@ def _symptom_body(symptom: Symptom) -> list[Block]:
     text = f"*{safe(symptom.label)}*"
     if symptom.why:
         text += f"\n_Why it happens:_ {safe(symptom.why)}"
-    return [*_sections(text), *_sections(f"*Try first*\n{safe(symptom.first_try)}"),
-            *_sections(f"*If that fails*\n{safe(symptom.if_fails)}")]
+    return [*sections(text), *sections(f"*Try first*\n{safe(symptom.first_try)}"),
+            *sections(f"*If that fails*\n{safe(symptom.if_fails)}")]
 
 
 def symptom_message(symptom: Symptom, restart_value: str, *, shared: bool = False) -> Message:
@@ -245,7 +240,7 @@ def help_message(unknown: str | None = None) -> Message:
     text = HELP_TEXT
     if unknown:
         text = f"I don't know `/ragvsft {safe(_plain(unknown, 50))}`.\n" + text
-    return _message(_sections(text), text)
+    return _message(sections(text), text)
 
 
 def share_failed_message(error: str) -> Message:

@@ -1,5 +1,8 @@
 """The Slack app's own tables, in the one database every part of ragbot shares.
 
+It sits below both bot/knowledge/ (whose migrations create these tables) and bot/slack/ (which
+reads and writes them), so neither package imports the other back (tests/test_layers.py).
+
 Same engine as the index bookkeeping (`Index(settings).engine`: SQLite `ragbot.sqlite` in data_dir,
 or PostgreSQL for several replicas); the tables are made by bot/knowledge/migrations.py. One table
 per concern:
@@ -30,7 +33,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String, Ta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.knowledge.state import aware, utcnow
+from bot.timefmt import aware, utcnow
 
 metadata = MetaData()
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bot.config import Settings
 from bot.knowledge.index import Index
-from bot.slack import records as store
+from bot import records as store
 
 
 def audit_rows(settings: Settings, limit: int) -> list[dict]:

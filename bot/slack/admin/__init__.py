@@ -1,0 +1,1 @@
+"""`/ragadmin`: parse (commands), decide who may (auth), run (handler, resync), show (blocks)."""

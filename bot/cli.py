@@ -274,6 +274,10 @@ def status(ctx: typer.Context,
                       "paused" if r.paused else until(r.next_run), str(r.documents),
                       str(r.chunks), r.schedule or "on demand", error)
     console.print(table, highlight=False)
+    for r in rows:
+        for item, reason in r.skipped_items:
+            console.print(f"[yellow]skipped[/yellow] {escape(r.name)}:{escape(item)}: "
+                          f"{escape(reason)}", highlight=False, soft_wrap=True)
     if any(r.schedule and r.enabled for r in rows):
         console.print(f"scheduler: running (pid {pid})" if pid else
                       "scheduler: [yellow]not running[/yellow] (`ragbot serve` or `ragbot "

@@ -15,7 +15,7 @@ the source.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -50,6 +50,9 @@ class SourceStatus:
     documents: int
     chunks: int
     stale_s: float | None  # seconds since last_success
+    # (item, reason) of what the latest finished run left out (a link out of the folder, a
+    # file name that is not UTF-8, a page over max_page_mb): named so someone can fix them.
+    skipped_items: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,6 +119,8 @@ def source_status(settings: Settings, now: datetime | None = None) -> list[Sourc
         else:
             health = "ok"
         documents, chunks = counts.get(name, (0, 0))
+        finished = _latest(engine, name, "ok", "failed")
+        skipped_items = state.run_skips(engine, finished["id"]) if finished else []
         result.append(SourceStatus(
             name=name, type=source.type, visibility=source.visibility, enabled=source.enabled,
             health=health, schedule=describe(source.schedule) if source.schedule else None,
@@ -126,7 +131,8 @@ def source_status(settings: Settings, now: datetime | None = None) -> list[Sourc
             last_error_at=last_failed["finished_at"] if last_failed else None,
             failures_in_row=streak.failures, alerted=name in alerted,
             documents=documents, chunks=chunks,
-            stale_s=(now - last_success).total_seconds() if last_success else None))
+            stale_s=(now - last_success).total_seconds() if last_success else None,
+            skipped_items=skipped_items))
     return result
 
 

@@ -24,7 +24,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
 
 from bot.config import Settings, SourceConfig
-from bot.knowledge import state, store
+from bot.knowledge import generation, state, store
 from bot.knowledge.chunking import CHUNKER_VERSION, chunk_document
 from connectors.base import ConnectorContext, ConnectorError, SkippedItem, SourceDocument
 from connectors.registry import connector_class
@@ -207,44 +207,49 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
                                   len(chunks) if chunks is not None else old.chunks))
     removed = sorted(set(known) - {doc.source_id for doc in listing})
+    if any(item.listing for item in result.skipped_items):
+        removed = []  # a listing-level skip: pages may be missing from it, not gone
     result.timings.update(hash=hashing, chunk=chunking)
 
     clock = time.perf_counter()
     force = _check_space(settings, source.name, bool(known), result.full)
     manager = store.record_manager(settings, source.name)
     counting = _CountingEmbeddings(store.embeddings(settings), len(to_index), progress)
-    vectors = store.vector_store(settings, embedding=counting)
     result.timings["open"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    writes = bool(to_index or result.full or removed)
     if to_index or result.full:
         # Vectors up front for what is certainly new: every chunk when re-embedding everything,
         # else the new pages' chunks. A changed page's chunks stay lazy: index() skips the ones
-        # whose text did not change, and only the rest get embedded.
-        fresh = [c.page_content for c in to_index if force or known.get(
-            c.metadata["source_id"]) is None]
-        counting.prefill(fresh)
-        # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
-        outcome = index(to_index, manager, vectors, cleanup="full" if result.full else "incremental",
-                        source_id_key="source_id", key_encoder="sha256", force_update=force,
-                        batch_size=max(2048, settings.index.embed_batch_size * 4))
-        result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
-        result.chunks_deleted = outcome["num_deleted"]
-    result.timings["embed"] = counting.seconds
-    result.timings["embed_upfront"] = counting.upfront_seconds
-    result.timings["index_other"] = time.perf_counter() - clock - counting.seconds
-    clock = time.perf_counter()
-    if removed:
-        keys = manager.list_keys(group_ids=removed)
-        if keys:
-            vectors.delete(keys)
-            manager.delete_keys(keys)
-        result.chunks_deleted += len(keys)
-    result.deleted = len(removed)
-    state.save_pages(engine, source.name, rows, removed)
-    if to_index or result.full:
-        store.record_space(settings, source.name)
-    if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
-        state.bump_generation(engine)
+        # whose text did not change, and only the rest get embedded. Done before the write
+        # phase, so that other processes answer from the last index meanwhile.
+        counting.prefill([c.page_content for c in to_index if force or known.get(
+            c.metadata["source_id"]) is None])
+    # The write phase: one writer across processes, readers reopen after it (generation.py).
+    with generation.writing(settings) if writes else nullcontext():
+        vectors = store.vector_store(settings, embedding=counting)
+        if to_index or result.full:
+            # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
+            outcome = index(to_index, manager, vectors,
+                            cleanup="full" if result.full else "incremental",
+                            source_id_key="source_id", key_encoder="sha256", force_update=force,
+                            batch_size=max(2048, settings.index.embed_batch_size * 4))
+            result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]
+            result.chunks_deleted = outcome["num_deleted"]
+        result.timings["embed"] = counting.seconds
+        result.timings["embed_upfront"] = counting.upfront_seconds
+        result.timings["index_other"] = time.perf_counter() - clock - counting.seconds
+        clock = time.perf_counter()
+        if removed:
+            keys = manager.list_keys(group_ids=removed)
+            if keys:
+                vectors.delete(keys)
+                manager.delete_keys(keys)
+            result.chunks_deleted += len(keys)
+        result.deleted = len(removed)
+        state.save_pages(engine, source.name, rows, removed)
+        if to_index or result.full:
+            store.record_space(settings, source.name)
     result.timings["finish"] = time.perf_counter() - clock
 
 
@@ -294,5 +299,6 @@ def sync_source(settings: Settings, name: str, *, full: bool = False, trigger: s
             result.error = f"{type(exc).__name__}: {exc}"
         result.duration_s = time.monotonic() - started
         state.finish_run(engine, run_id, status="ok" if result.ok else "failed",
-                         counts=result.counts(), error=result.error)
+                         counts=result.counts(), error=result.error,
+                         skipped=result.skipped_items)
     return result

@@ -16,7 +16,6 @@ failed page, ignores robots.txt and cannot tell a 404 (page gone) from a 5xx (li
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from pydantic import Field, field_validator
 
 from connectors.base import (Connector, ConnectorConfigError, ListingIncompleteError,
                              SourceDocument)
+from connectors.fetch_limits import ItemFetchError, gunzip_capped
 from connectors.html import html_to_markdown
 from connectors.http import HttpClient, HttpOptions, check_http_url, parse_time, same_origin
 
@@ -91,6 +91,7 @@ class WebConnector(Connector):
         opts = self.options
         with HttpClient(source_name=self.context.source_name, service="the web site",
                         timeout_s=opts.timeout_s, max_attempts=opts.max_attempts,
+                        max_bytes=opts.max_page_bytes, allowed_origins=[opts.url],
                         no_auth_hint="the web connector reads public pages only; exclude the "
                                      "protected ones (`exclude`)") as client:
             self.client = client
@@ -98,7 +99,12 @@ class WebConnector(Connector):
             if not self._allowed(opts.url):
                 raise ConnectorConfigError(f"source {self.context.source_name!r}: robots.txt "
                                            f"disallows {opts.url} for {ROBOTS_AGENT!r}")
-            first = client.get(opts.url, missing="page at `url`")
+            try:  # the root may be a sitemap: up to the sitemap limit, not the page cap
+                first = client.get(opts.url, missing="page at `url`",
+                                   max_bytes=max(MAX_SITEMAP_BYTES, opts.max_page_bytes))
+            except ItemFetchError as exc:
+                raise ConnectorConfigError(f"source {self.context.source_name!r}: `url` "
+                                           f"{opts.url}: {exc}") from None
             root = self._sitemap_root(first)
             if root is not None:
                 listed = self._sitemap_urls(first.url, root)
@@ -140,14 +146,9 @@ class WebConnector(Connector):
         return root
 
     def _parse_xml(self, response: requests.Response) -> ET.Element:
-        data = response.content
-        if data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise ListingIncompleteError(f"{response.url}: broken gzip sitemap") from exc
-        if len(data) > MAX_SITEMAP_BYTES:
-            raise ListingIncompleteError(f"{response.url}: sitemap larger than 50 MB")
+        data = response.content  # at most MAX_SITEMAP_BYTES: the client stopped reading there
+        if data[:2] == b"\x1f\x8b":  # inflated with the same cap, never whole
+            data = gunzip_capped(data, MAX_SITEMAP_BYTES, f"sitemap {response.url}")
         try:
             return ET.fromstring(data)
         except ET.ParseError as exc:
@@ -162,7 +163,7 @@ class WebConnector(Connector):
         while queue:
             url, element = queue.popleft()
             if element is None:
-                element = self._parse_xml(self.client.get(url))
+                element = self._parse_xml(self.client.get(url, max_bytes=MAX_SITEMAP_BYTES))
             for child in element:
                 kind = _local(child.tag)
                 fields = {_local(f.tag): (f.text or "").strip() for f in child}
@@ -193,9 +194,9 @@ class WebConnector(Connector):
                 self.skip(source_id, f"beyond max_pages ({self.options.max_pages})")
                 continue
             self._pause(done)
-            response = self.client.get(item.url, accept=GONE)
             done.add(source_id)
-            if response.status_code in GONE:
+            response = self._fetch_page(item.url, source_id)
+            if response is None or response.status_code in GONE:
                 continue  # listed but gone: deleted from the index, as it should be
             if not same_origin(response.url, self.options.url):
                 self.skip(source_id, f"redirects to another host ({response.url})")
@@ -237,8 +238,8 @@ class WebConnector(Connector):
                 response = first
             else:
                 self._pause(done)
-                response = self.client.get(url, accept=GONE)
-            if response.status_code in GONE:
+                response = self._fetch_page(url, source_id)
+            if response is None or response.status_code in GONE:
                 continue  # a broken link is not a page
             final_id = source_id_of(response.url)
             if final_id in done or not self._in_scope(response.url, base, prefix):
@@ -271,6 +272,15 @@ class WebConnector(Connector):
 
     # pages --------------------------------------------------------------------------------
 
+    def _fetch_page(self, url: str, source_id: str) -> requests.Response | None:
+        """The page, or None when it broke a limit (too large, too slow, a refused redirect:
+        skipped and reported by name; the rest of the site still syncs)."""
+        try:
+            return self.client.get(url, accept=GONE)
+        except ItemFetchError as exc:
+            self.skip(source_id, str(exc))
+            return None
+
     def _is_html(self, response: requests.Response) -> bool:
         content_type = response.headers.get("Content-Type", "text/html").lower()
         return "html" in content_type
@@ -278,6 +288,9 @@ class WebConnector(Connector):
     def _document(self, response: requests.Response, source_id: str,
                   lastmod: datetime | None) -> SourceDocument | None:
         content_type = response.headers.get("Content-Type", "text/html").split(";")[0].strip()
+        if len(response.content) > self.options.max_page_bytes:  # the root, read up to 50 MB
+            self.skip(source_id, f"over max_page_mb ({self.options.max_page_mb:g} MB)")
+            return None
         updated = lastmod or parse_time(response.headers.get("Last-Modified"))
         text = _decode(response)
         if "html" in content_type:

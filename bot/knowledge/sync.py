@@ -158,8 +158,21 @@ def page_hash(settings: Settings, doc: SourceDocument) -> str:
 
 
 def _list(connector: Any) -> list[SourceDocument]:
+    """The listing; a page over the source's `max_page_mb` or with a name that is not UTF-8 is
+    skipped by name here whatever connector listed it (a surrogate in a name used to fail the
+    whole sync inside Chroma, naming no file)."""
     docs: dict[str, SourceDocument] = {}
+    cap = getattr(connector.options, "max_page_bytes", None)
     for doc in connector.list_documents():
+        try:
+            doc.source_id.encode("utf-8")
+            doc.title.encode("utf-8")
+        except UnicodeEncodeError:
+            connector.skip(doc.source_id, "name is not UTF-8; rename it")
+            continue
+        if cap and len(doc.content) > cap:
+            connector.skip(doc.source_id, f"over max_page_mb ({cap / 2**20:g} MB of text)")
+            continue
         if doc.source_id in docs:
             connector.skip(doc.source_id, "listed twice by the source; the first copy was kept")
             continue

@@ -32,6 +32,8 @@ ENV_OVERRIDES = {
     "SLACK_SIGNING_SECRET": "verifies every HTTP request from Slack",
     "SLACK_APP_TOKEN": "app-level token (xapp-...); when set, `serve` uses Socket Mode",
     "SLACK_API_URL": "base URL of the Slack Web API (proxies, tests)",
+    "RAGBOT_HEALTH_TOKEN": "`ragbot serve --http`: GET /healthz with `Authorization: Bearer "
+                           "<token>` adds per-source details; without it only ok / not ok",
 }
 
 

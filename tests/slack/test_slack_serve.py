@@ -60,6 +60,7 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("SLACK_API_URL", fake_slack.base_url)
+    monkeypatch.setenv("RAGBOT_HEALTH_TOKEN", "health-secret")
     monkeypatch.setattr(signal, "signal", lambda *a: None)  # not on the main thread here
     servers = []
 
@@ -77,6 +78,10 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
         server = servers[0]
         assert server.url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise
         with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
+            assert json.load(response) == {"status": "ok"}  # no source names in public
+        detailed = urllib.request.Request(server.url + "/healthz",
+                                          headers={"Authorization": "Bearer health-secret"})
+        with urllib.request.urlopen(detailed, timeout=10) as response:
             health = json.load(response)
         assert health["index"]["synced_at"] and health["index"]["age_s"] >= 0
         sender = Sender(server.url + "/slack/events")

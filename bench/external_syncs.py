@@ -9,6 +9,9 @@ edits another), asks the bot the same question over and over during the runs, an
 asks about the page just added. Prints the replies, the error replies (must be 0) and which added
 pages were found (must be all). Before bot/knowledge/generation.py every reply after the first
 external sync was "Something went wrong" (chromadb "Error finding id").
+
+Measured (shared 2-core machine): 5 scheduler runs (each +1 page, 1 edited, from the second on 1
+deleted), 157 replies, 0 error replies, 5/5 added pages found; serve logged 5 reopenings.
 """
 
 from __future__ import annotations

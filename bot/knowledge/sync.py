@@ -220,7 +220,8 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         rows.append(state.PageRow(doc.source_id, digest, doc.title, doc.url, doc.updated_at,
                                   len(chunks) if chunks is not None else old.chunks))
     removed = sorted(set(known) - {doc.source_id for doc in listing})
-    if any(item.listing for item in result.skipped_items):
+    doubtful = any(item.listing for item in result.skipped_items)
+    if doubtful:
         removed = []  # a listing-level skip: pages may be missing from it, not gone
     result.timings.update(hash=hashing, chunk=chunking)
 
@@ -244,7 +245,7 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         if to_index or result.full:
             # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
             outcome = index(to_index, manager, vectors,
-                            cleanup="full" if result.full else "incremental",
+                            cleanup="full" if result.full and not doubtful else "incremental",
                             source_id_key="source_id", key_encoder="sha256", force_update=force,
                             batch_size=max(2048, settings.index.embed_batch_size * 4))
             result.chunks_embedded = outcome["num_added"] + outcome["num_updated"]

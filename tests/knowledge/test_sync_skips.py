@@ -54,3 +54,9 @@ def test_a_listing_level_skip_syncs_the_rest_but_deletes_nothing(make_settings, 
     assert result.ok and result.added == 1 and result.deleted == 0
     assert set(state.page_rows(store.engine(settings), "wiki")) == {"expenses.md", "vpn.md",
                                                                     "new.md"}
+    full = sync_source(settings, "wiki", full=True)  # not even a full sync's cleanup deletes
+    assert full.ok and full.deleted == 0 and full.chunks_deleted == 0
+    assert "vpn.md" in state.page_rows(store.engine(settings), "wiki")
+    chunks = store.chroma_client(settings).get_collection("knowledge").get(
+        where={"source_id": "vpn.md"})
+    assert chunks["ids"]

@@ -12,6 +12,8 @@ external sync was "Something went wrong" (chromadb "Error finding id").
 
 Measured (shared 2-core machine): 5 scheduler runs (each +1 page, 1 edited, from the second on 1
 deleted), 157 replies, 0 error replies, 5/5 added pages found; serve logged 5 reopenings.
+The same script on the code before (`--runs 2`): 1,033 of 1,087 replies were errors, 0/2 added
+pages found.
 """
 
 from __future__ import annotations

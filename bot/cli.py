@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, check_data_dir, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ragbot: cited answers from your team's wiki, in Slack and the terminal.")
@@ -32,6 +32,7 @@ class Ctx:
         if self._settings is None:
             try:
                 self._settings = load_settings(self.config)
+                check_data_dir(self._settings.data_dir)
             except ConfigError as exc:
                 err.print(f"[red]Config error:[/red] {exc}", highlight=False)
                 raise typer.Exit(2) from None
@@ -279,6 +280,10 @@ def status(ctx: typer.Context,
                       str(r.chunks), "-" if r.last_fetched is None else str(r.last_fetched),
                       r.schedule or "on demand", error)
     console.print(table, highlight=False)
+    for r in rows:
+        for item, reason in r.skipped_items:
+            console.print(f"[yellow]skipped[/yellow] {escape(r.name)}:{escape(item)}: "
+                          f"{escape(reason)}", highlight=False, soft_wrap=True)
     if any(r.schedule and r.enabled for r in rows):
         console.print(f"scheduler: running ({escape(holder)})" if holder else
                       "scheduler: [yellow]not running[/yellow] (`ragbot serve` or `ragbot "

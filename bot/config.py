@@ -36,6 +36,8 @@ ENV_OVERRIDES = {
     "SLACK_SIGNING_SECRET": "verifies every HTTP request from Slack",
     "SLACK_APP_TOKEN": "app-level token (xapp-...); when set, `serve` uses Socket Mode",
     "SLACK_API_URL": "base URL of the Slack Web API (proxies, tests)",
+    "RAGBOT_HEALTH_TOKEN": "`ragbot serve --http`: GET /healthz with `Authorization: Bearer "
+                           "<token>` adds per-source details; without it only ok / not ok",
 }
 
 
@@ -242,6 +244,10 @@ class SlackConfig(_Section):
     default_sources: list[str] = ["*"]
     dm_sources: DmSourcesConfig = DmSourcesConfig()
     admin_channel: str | None = None
+    private_hint_in_public: bool = Field(False, description="in a public channel, say \"the "
+                                         "only pages that match are in sources that can't be "
+                                         "shown here\" instead of \"not found\"; off: that "
+                                         "hint tells anyone whether a confidential topic exists")
     # Reaction put on a question while it is being answered (removed when done).
     working_reaction: str = Field("hourglass_flowing_sand", pattern=r"^[a-z0-9_+'-]{1,100}$")
 
@@ -368,6 +374,25 @@ def parse_settings(data: dict[str, Any], base_dir: Path, origin: str = "<config>
         except ValueError as exc:
             raise ConfigError(f"RAGBOT_DATABASE_URL: {exc}") from None
     return settings
+
+
+def check_data_dir(path: Path) -> None:
+    """Create `data_dir` if needed and prove it writable (a probe file: permission bits say
+    nothing for root or a read-only mount); ConfigError in one line naming the path and the fix.
+
+    Without this a read-only or impossible data_dir surfaced as a 486-line traceback ending in
+    SQLite's "unable to open database file", which names neither the folder nor the key."""
+    fix = ("set `data_dir` in the config (or RAGBOT_DATA_DIR) to a folder this user can write, "
+           "or fix that folder's permissions")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise ConfigError(f"data_dir {path} cannot be used: {reason}{where}; {fix}") from None
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

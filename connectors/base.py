@@ -7,8 +7,11 @@ to find pages that disappeared). It never writes to the index; `bot.knowledge.sy
 Safety contract (the reason deletions can be trusted): a connector raises a `ConnectorError`
 whenever it cannot vouch that the listing is complete (auth failure, HTTP 5xx, timeout, rate limit
 beyond retries, folder missing). The sync then deletes nothing. Problems with a single item that do
-not put the rest of the listing in doubt (a binary file, a page that is not UTF-8) are recorded in
-`skipped` and the listing goes on.
+not put the rest of the listing in doubt (a binary file, a page that is not UTF-8, a link out of
+the folder, a page over the size cap or its deadline) are recorded in `skipped` and the listing
+goes on; such a page is simply not in the listing (an older copy leaves the index). A skip that
+*does* put the listing in doubt (a sub-folder that cannot be read) is marked `listing=True`: the
+rest still syncs, but the sync then deletes nothing.
 
 Two optional capabilities beside the full listing (Onyx's "slim" listing and fetch-by-id):
 - `list_ids(known)` yields every document id the source holds with its *version marker* (a
@@ -34,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,14 @@ class SkippedItem:
 
     source_id: str
     reason: str
+    listing: bool = False  # True: the listing may be missing pages, so nothing is deleted
+
+
+def printable_name(name: str) -> str:
+    """A file name for messages and metadata: bytes that are not UTF-8 shown as `\\xe9`, control
+    characters (a newline) escaped, so a report names the file and never breaks a line."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ConnectorError(Exception):
@@ -116,10 +127,21 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
+DEFAULT_MAX_PAGE_MB = 10.0
+
+
 class ConnectorOptions(BaseModel):
     """Base of every connector's own config keys; unknown keys are errors, never ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+    max_page_mb: float = Field(DEFAULT_MAX_PAGE_MB, gt=0, le=1024, description="a page (or one "
+                               "HTTP reply) larger than this is skipped and reported, never read "
+                               "whole")
+
+    @property
+    def max_page_bytes(self) -> int:
+        return int(self.max_page_mb * 1024 * 1024)
 
 
 @dataclass(slots=True)
@@ -163,8 +185,10 @@ class Connector(ABC):
         return cls.list_ids is not Connector.list_ids and \
             cls.fetch_documents is not Connector.fetch_documents
 
-    def skip(self, source_id: str, reason: str) -> None:
-        self.skipped.append(SkippedItem(source_id, reason))
+    def skip(self, source_id: str, reason: str, *, listing: bool = False) -> None:
+        item = SkippedItem(printable_name(source_id), reason, listing)
+        if item not in self.skipped:  # an ids listing and its fetch may walk the same item twice
+            self.skipped.append(item)
 
     def require_env(self, name: str | None, what: str) -> str:
         """The credential in environment variable `name`; credentials never live in the YAML."""

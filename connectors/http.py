@@ -12,7 +12,10 @@ so one server cannot park a scheduled sync for an hour.
 - 401 / 403 -> AuthError; other 5xx and timeouts -> ListingIncompleteError;
 - 404: the caller says what it means: on the listing root (`missing=`) -> SourceUnavailableError;
   mid-listing -> ListingIncompleteError, unless the caller takes that status itself (`accept=`,
-  e.g. the web connector, for which a listed page that 404s is simply gone).
+  e.g. the web connector, for which a listed page that 404s is simply gone);
+- every request has a total deadline (`timeout_s`: connect, redirects and the whole body) and a
+  body cap (`max_page_mb`); redirects are followed by hand, each hop checked first (http(s)
+  only; inside `allowed_origins` when the client has them): see `connectors.fetch_limits`.
 """
 
 from __future__ import annotations
@@ -27,17 +30,23 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import Field
 
-from connectors.base import (AuthError, ConnectorOptions, ListingIncompleteError,
-                             RateLimitedError, SourceUnavailableError)
+from connectors.base import (AuthError, ConnectorOptions,
+                             ListingIncompleteError, RateLimitedError, SourceUnavailableError)
+from connectors.fetch_limits import REDIRECT_STATUSES, next_hop, origin, read_body
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Cap on one API reply (a Confluence/Notion listing page carries many pages' bodies); each page
+# is then held to the source's `max_page_mb` by the sync. The web connector caps at max_page_mb.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 USER_AGENT = "ragbot/0.1 (wiki sync)"
 
 
 class HttpOptions(ConnectorOptions):
     """Keys every HTTP connector has besides its own."""
 
-    timeout_s: float = Field(30.0, gt=0, le=600, description="per request (connect and read)")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="total per request: connect, "
+                             "redirects and the whole body (a reply still arriving then is "
+                             "given up: skipped and reported when it is one page)")
     max_attempts: int = Field(4, ge=1, le=10, description="tries per request, retries included")
 
 
@@ -76,8 +85,13 @@ class HttpClient:
                  auth: Any = None, backoff_s: float = 1.0, max_retry_after_s: float = 60.0,
                  no_auth_hint: str = "no token is configured: set `token_env` to the env var "
                                      "holding one",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 max_bytes: int = MAX_REPLY_BYTES,
+                 allowed_origins: Collection[str] | None = None) -> None:
         self.source_name = source_name
+        self.max_bytes = max_bytes
+        # Base URLs whose origins redirects may lead to (None: any http(s) host).
+        self.allowed_origins = allowed_origins
         self.service = service
         self.auth_env = auth_env
         self.no_auth_hint = no_auth_hint
@@ -88,12 +102,15 @@ class HttpClient:
         self.sleep = sleep
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        self._bare = requests.Session()
+        self._bare.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(dict(headers))
         if auth is not None:
             self.session.auth = auth
 
     def close(self) -> None:
         self.session.close()
+        self._bare.close()
 
     def __enter__(self) -> "HttpClient":
         return self
@@ -131,13 +148,13 @@ class HttpClient:
         `missing`: this URL is the listing root; a 404 means the source itself is not there, and
         the text says what to check ("space ENG", "repository o/r").
         """
-        kwargs.setdefault("timeout", self.timeout_s)
         where = self._where(url)
         name = self.source_name
+        max_bytes = kwargs.pop("max_bytes", None) or self.max_bytes
         response: requests.Response | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = self._send(method, url, max_bytes, **kwargs)
             except requests.Timeout as exc:
                 if attempt < self.max_attempts:
                     self.sleep(self._wait(None, attempt))
@@ -182,6 +199,32 @@ class HttpClient:
                                          "that the credentials may see it)")
         raise ListingIncompleteError(f"source {name!r}: {self.service} answered HTTP {status} on "
                                      f"{where}; the listing is incomplete, nothing was deleted")
+
+    def _send(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> requests.Response:
+        """One try: redirects followed by hand (each hop checked before it is requested), the
+        body read within the deadline and the cap; `response.url` is the final URL."""
+        deadline = time.monotonic() + self.timeout_s
+        seen = [url]
+        while True:
+            left = max(0.01, deadline - time.monotonic())
+            # Credentials (session headers, auth) go only to the origin first asked; a hop to
+            # another one is asked bare, as requests itself would strip them.
+            session = self.session if origin(url) == origin(seen[0]) else self._bare
+            response = session.request(method, url, allow_redirects=False, stream=True,
+                                       timeout=(left, left), **kwargs)
+            if response.status_code not in REDIRECT_STATUSES:
+                response._content = read_body(response, deadline=deadline, max_bytes=max_bytes,
+                                              where=self._where(url))
+                return response
+            location = response.headers.get("Location")
+            response.close()
+            url = next_hop(url, location, self.allowed_origins, seen)
+            seen.append(url)
+            if response.status_code == 303 or (response.status_code in (301, 302)
+                                               and method == "POST"):
+                method = "GET"
+                kwargs.pop("json", None)
+                kwargs.pop("data", None)
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", url, **kwargs)

@@ -20,7 +20,6 @@ failed page, ignores robots.txt and cannot tell a 404 (page gone) from a 5xx (li
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import json
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -37,6 +36,7 @@ from pydantic import Field, field_validator
 
 from connectors.base import (Connector, ConnectorConfigError, ListedId, ListingIncompleteError,
                              SourceDocument)
+from connectors.fetch_limits import ItemFetchError, gunzip_capped
 from connectors.html import html_to_markdown
 from connectors.http import HttpOptions, check_http_url, parse_time, same_origin
 from connectors.options import open_client
@@ -112,14 +112,25 @@ class WebConnector(Connector):
     def _open(self) -> requests.Response:
         """Client, robots.txt and the first response (the sitemap or the crawl's root)."""
         opts = self.options
-        self.client = client = open_client(
-            self, "the web site", no_auth_hint="the web connector reads public pages only; "
-                                               "exclude the protected ones (`exclude`)")
+        self.client = client = self._client()
         self.robots, self.crawl_delay = self._read_robots()
         if not self._allowed(opts.url):
             raise ConnectorConfigError(f"source {self.context.source_name!r}: robots.txt "
                                        f"disallows {opts.url} for {ROBOTS_AGENT!r}")
-        return client.get(opts.url, missing="page at `url`")
+        try:  # the root may be a sitemap: up to the sitemap limit, not the page cap
+            return client.get(opts.url, missing="page at `url`",
+                              max_bytes=max(MAX_SITEMAP_BYTES, opts.max_page_bytes))
+        except ItemFetchError as exc:
+            raise ConnectorConfigError(f"source {self.context.source_name!r}: `url` "
+                                       f"{opts.url}: {exc}") from None
+
+    def _client(self):
+        """Every request capped (`max_page_mb`, `timeout_s` in all) and kept on the site: each
+        redirect hop is checked against `url` before it is followed."""
+        return open_client(self, "the web site", max_bytes=self.options.max_page_bytes,
+                           allowed_origins=[self.options.url],
+                           no_auth_hint="the web connector reads public pages only; exclude "
+                                        "the protected ones (`exclude`)")
 
     def list_documents(self) -> Iterator[SourceDocument]:
         for item in self.list_ids({}):
@@ -143,14 +154,14 @@ class WebConnector(Connector):
     def fetch_documents(self, source_ids: Sequence[str]) -> Iterator[SourceDocument]:
         listed = getattr(self, "listed", {})  # a crawl hands over every page while listing
         done: set[str] = set()
-        with open_client(self, "the web site") as self.client:
+        with self._client() as self.client:
             for source_id in source_ids:
                 if source_id not in listed:
                     continue
                 self._pause(done)
-                response = self.client.get(listed[source_id].url, accept=GONE)
+                response = self._fetch_page(listed[source_id].url, source_id)
                 done.add(source_id)
-                if response.status_code in GONE:
+                if response is None or response.status_code in GONE:
                     continue
                 if not same_origin(response.url, self.options.url):
                     self.skip(source_id, f"redirects to another host ({response.url})")
@@ -193,14 +204,9 @@ class WebConnector(Connector):
         return root
 
     def _parse_xml(self, response: requests.Response) -> ET.Element:
-        data = response.content
-        if data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise ListingIncompleteError(f"{response.url}: broken gzip sitemap") from exc
-        if len(data) > MAX_SITEMAP_BYTES:
-            raise ListingIncompleteError(f"{response.url}: sitemap larger than 50 MB")
+        data = response.content  # at most MAX_SITEMAP_BYTES: the client stopped reading there
+        if data[:2] == b"\x1f\x8b":  # inflated with the same cap, never whole
+            data = gunzip_capped(data, MAX_SITEMAP_BYTES, f"sitemap {response.url}")
         try:
             return ET.fromstring(data)
         except ET.ParseError as exc:
@@ -215,7 +221,7 @@ class WebConnector(Connector):
         while queue:
             url, element = queue.popleft()
             if element is None:
-                element = self._parse_xml(self.client.get(url))
+                element = self._parse_xml(self.client.get(url, max_bytes=MAX_SITEMAP_BYTES))
             for child in element:
                 kind = _local(child.tag)
                 fields = {_local(f.tag): (f.text or "").strip() for f in child}
@@ -255,8 +261,10 @@ class WebConnector(Connector):
             ask = {k: v for k, v in (("If-None-Match", old.get("etag")),
                                      ("If-Modified-Since", old.get("modified"))) if v}
             self._pause(done)
-            response = self.client.get(item.url, accept=GONE, headers=ask)
             done.add(source_id)
+            response = self._fetch_page(item.url, source_id, headers=ask)
+            if response is None:
+                continue
             if response.status_code == 304 and ask:  # unchanged: a few headers, no body
                 yield ListedId(source_id, page_marker(
                     item.lastmod, response.headers.get("ETag") or old.get("etag"),
@@ -305,8 +313,8 @@ class WebConnector(Connector):
                 response = first
             else:
                 self._pause(done)
-                response = self.client.get(url, accept=GONE)
-            if response.status_code in GONE:
+                response = self._fetch_page(url, source_id)
+            if response is None or response.status_code in GONE:
                 continue  # a broken link is not a page
             final_id = source_id_of(response.url)
             if final_id in done or not self._in_scope(response.url, base, prefix):
@@ -339,6 +347,17 @@ class WebConnector(Connector):
 
     # pages --------------------------------------------------------------------------------
 
+    def _fetch_page(self, url: str, source_id: str,
+                    headers: dict[str, str] | None = None) -> requests.Response | None:
+        """The page, or None when it broke a limit (too large, too slow, a refused redirect:
+        skipped and reported by name; the rest of the site still syncs). `headers`: the
+        conditional GET's validators (an unchanged page answers 304)."""
+        try:
+            return self.client.get(url, accept=GONE, headers=headers or {})
+        except ItemFetchError as exc:
+            self.skip(source_id, str(exc))
+            return None
+
     def _is_html(self, response: requests.Response) -> bool:
         content_type = response.headers.get("Content-Type", "text/html").lower()
         return "html" in content_type
@@ -346,6 +365,9 @@ class WebConnector(Connector):
     def _document(self, response: requests.Response, source_id: str,
                   lastmod: datetime | None) -> SourceDocument | None:
         content_type = response.headers.get("Content-Type", "text/html").split(";")[0].strip()
+        if len(response.content) > self.options.max_page_bytes:  # the root, read up to 50 MB
+            self.skip(source_id, f"over max_page_mb ({self.options.max_page_mb:g} MB)")
+            return None
         updated = lastmod or parse_time(response.headers.get("Last-Modified"))
         text = _decode(response)
         if "html" in content_type:

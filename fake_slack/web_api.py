@@ -267,3 +267,22 @@ class FakeSlack:
             do_GET = do_POST
 
         return Handler
+
+
+def all_text(post: dict[str, Any]) -> str:
+    """Everything a posted message shows: fallback text and every text in its blocks."""
+    parts = [post.get("text") or ""]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "text" and isinstance(item, str):
+                    parts.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(post.get("blocks") or [])
+    return "\n".join(parts)

@@ -107,3 +107,19 @@ def test_chat_session_survives_bad_input_and_answers(config):
     text = console.export_text()
     assert "limit is 2,000" in text
     assert "25 days of paid time off" in text and "[1] Time off" in text
+
+
+@pytest.mark.parametrize("data_dir, reason", [
+    ("{tmp}/a-file/data", "Not a directory"),  # a missing parent that cannot be made
+    ("/sys/kernel", "ermission"),  # exists, read-only (even for root)
+])
+def test_unusable_data_dir_is_one_line_naming_it_and_the_fix(tmp_path, data_dir, reason):
+    (tmp_path / "a-file").write_text("not a folder")
+    data_dir = data_dir.format(tmp=tmp_path)
+    config = tmp_path / "ragbot.yaml"
+    config.write_text(f"data_dir: {data_dir}\nsources: []\n")
+    result = CliRunner().invoke(app, ["-c", str(config), "status"])
+    output = " ".join((result.output + (result.stderr or "")).split())
+    assert result.exit_code == 2, output
+    assert f"data_dir {data_dir}" in output and reason in output and "RAGBOT_DATA_DIR" in output
+    assert "Traceback" not in output

@@ -22,9 +22,9 @@ import numpy as np
 from bot.answering.lexical import LexicalCache, tokenize
 from bot.answering.types import Passage
 from bot.config import Settings
-from bot.knowledge import state
 from bot.knowledge.index import Index
 from bot.knowledge.chunking import passage_text
+from bot.knowledge.generation import IndexReader, StaleIndexError
 
 
 # Remembered unit vectors per process: 384 float32 each, so ~13 MB at most.
@@ -35,7 +35,9 @@ class Retriever:
     def __init__(self, settings: Settings, index: Index | None = None) -> None:
         self.settings = settings
         self.index = index or Index(settings)
-        self.collection = self.index.collection
+        # Another process's sync moves the index under us: every read goes through the reader,
+        # which reopens the collection when the index generation moved (bot/knowledge/generation.py).
+        self.reader = IndexReader(settings, self.index.engine)
         self.engine = self.index.engine
         self._lexical = LexicalCache()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, LRU
@@ -44,6 +46,10 @@ class Retriever:
     @property
     def embeddings(self):
         return self.index.embeddings  # loaded by the first question, not by opening the index
+
+    @property
+    def collection(self):
+        return self.reader.collection()
 
     def embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
@@ -78,22 +84,27 @@ class Retriever:
             return []
         pool = max(cfg.pool, k)
         vector = self.embed(query) if query_vector is None else query_vector
+        passages, dense_range = self.reader.run(
+            lambda collection: self._candidates(collection, query, sources, pool, vector))
+        fused = fuse(passages.values(), cfg.dense_weight if cfg.hybrid else 1.0, dense_range)
+        ranked = sorted(passages.values(), key=lambda p: -fused[p.id])[:k]
+        for p in ranked:
+            p.score = fused[p.id]
+        return ranked
+
+    def _candidates(self, collection, query, sources, pool, vector):
         where = {"source": {"$in": sorted(sources)}} if sources is not None else None
-        found = self.collection.query(query_embeddings=[vector.tolist()], n_results=pool,
-                                      where=where, include=["documents", "metadatas", "distances"])
+        found = collection.query(query_embeddings=[vector.tolist()], n_results=pool,
+                                 where=where, include=["documents", "metadatas", "distances"])
         passages: dict[str, Passage] = {}
         for cid, doc, meta, dist in zip(found["ids"][0], found["documents"][0],
                                         found["metadatas"][0], found["distances"][0]):
             passages[cid] = _passage(cid, doc, meta, dense=1.0 - float(dist))
         dense_range = (max((p.dense for p in passages.values()), default=1.0),
                        min((p.dense for p in passages.values()), default=0.0))
-        if cfg.hybrid:
-            self._add_lexical(query, sources, pool, vector, passages)
-        fused = fuse(passages.values(), cfg.dense_weight if cfg.hybrid else 1.0, dense_range)
-        ranked = sorted(passages.values(), key=lambda p: -fused[p.id])[:k]
-        for p in ranked:
-            p.score = fused[p.id]
-        return ranked
+        if self.settings.retrieval.hybrid:
+            self._add_lexical(collection, query, sources, pool, vector, passages)
+        return passages, dense_range
 
     def expand(self, passages: list[Passage], n: int, neighbours: int = 1) -> None:
         """Give each of the first `n` passages the text of the `neighbours` chunks on either side
@@ -112,7 +123,8 @@ class Retriever:
                                                                           neighbours + 1) if d]}}]}
                    for p in head]
         where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        got = self.collection.get(where=where, include=["documents", "metadatas"])
+        got = self.reader.run(lambda collection: collection.get(
+            where=where, include=["documents", "metadatas"]))
         found = {(m.get("source", ""), m.get("source_id", ""), int(m.get("chunk", 0))):
                  passage_text(doc) for doc, m in zip(got["documents"], got["metadatas"])}
         for p in head:
@@ -140,17 +152,18 @@ class Retriever:
         terms = set(tokenize(query))
         if not terms:
             return 1.0
-        lexical = self._lexical.get(self.collection, state.generation(self.engine))
+        lexical = self.reader.run(
+            lambda collection: self._lexical.get(collection, self.reader.generation))
         present = set(tokenize(" ".join(f"{p.title} {p.headings} {p.text}" for p in passages)))
         total = sum(lexical.idf(t) for t in terms)
         return sum(lexical.idf(t) for t in terms if t in present) / total if total else 1.0
 
-    def _add_lexical(self, query, sources, pool, vector, passages) -> None:
-        lexical = self._lexical.get(self.collection, state.generation(self.engine))
+    def _add_lexical(self, collection, query, sources, pool, vector, passages) -> None:
+        lexical = self._lexical.get(collection, self.reader.generation)
         hits = lexical.search(query, sources, pool)
         missing = [lexical.ids[row] for row, _ in hits if lexical.ids[row] not in passages]
         if missing:  # lexical-only hits: fetch them and their dense score, for abstention
-            got = self.collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            got = collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
             for cid, doc, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
                                            got["embeddings"]):
                 passages[cid] = _passage(cid, doc, meta, dense=float(np.dot(vector, emb)))
@@ -181,7 +194,9 @@ def fuse(passages, dense_weight: float, dense_range: tuple[float, float]) -> dic
             + (1.0 - dense_weight) * p.lexical / best_lexical for p in passages}
 
 
-def _passage(cid: str, doc: str, meta: dict, dense: float) -> Passage:
+def _passage(cid: str, doc: str | None, meta: dict | None, dense: float) -> Passage:
+    if doc is None or meta is None:  # the graph names a chunk the store no longer has
+        raise StaleIndexError(f"chunk {cid} is in the vector graph but not in the store")
     return Passage(id=cid, source=meta.get("source", ""), source_id=meta.get("source_id", ""),
                    title=meta.get("title", ""), url=meta.get("url", ""),
                    headings=meta.get("headings", ""), text=passage_text(doc), dense=dense,

@@ -60,6 +60,16 @@ sync_runs = Table(
     Column("fetched", Integer),  # page bodies read from the source
 )
 
+# The items the run left out, by name and reason (`ragbot status`, /ragadmin status).
+sync_skips = Table(
+    "sync_skips", metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("source_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+MAX_SKIPS_KEPT = 200  # per run; the count in sync_runs.items_skipped is always whole
+
 index_meta = Table(
     "index_meta", metadata,
     Column("key", String(64), primary_key=True),
@@ -134,10 +144,22 @@ def start_run(engine: Engine, source: str, *, full: bool, trigger: str) -> int:
 
 
 def finish_run(engine: Engine, run_id: int, *, status: str, counts: dict[str, int],
-               error: str | None) -> None:
+               error: str | None, skipped: Iterable = ()) -> None:
+    """`skipped`: the run's SkippedItems (source_id, reason), kept for status to show."""
+    rows = [dict(run_id=run_id, n=n, source_id=item.source_id, reason=item.reason)
+            for n, item in enumerate(list(skipped)[:MAX_SKIPS_KEPT])]
     with engine.begin() as conn:
         conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(
             status=status, finished_at=utcnow(), error=error, **counts))
+        if rows:
+            conn.execute(insert(sync_skips), rows)
+
+
+def run_skips(engine: Engine, run_id: int) -> list[tuple[str, str]]:
+    """(source_id, reason) of the items a run skipped."""
+    with engine.connect() as conn:
+        return [(r.source_id, r.reason) for r in conn.execute(
+            select(sync_skips).where(sync_skips.c.run_id == run_id).order_by(sync_skips.c.n))]
 
 
 def recent_runs(engine: Engine, source: str | None = None, limit: int = 10) -> list[dict]:

@@ -16,7 +16,7 @@ the source. `last_fetched` is how many page bodies the last finished sync read f
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,6 +52,9 @@ class SourceStatus:
     chunks: int
     stale_s: float | None  # seconds since last_success
     last_fetched: int | None = None  # page bodies the last finished sync read from the source
+    # (item, reason) of what the latest finished run left out (a link out of the folder, a
+    # file name that is not UTF-8, a page over max_page_mb): named so someone can fix them.
+    skipped_items: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,6 +120,8 @@ def source_status(index: Index | Settings, now: datetime | None = None) -> list[
         else:
             health = "ok"
         documents, chunks = counts.get(name, (0, 0))
+        finished = _latest(engine, name, "ok", "failed")
+        skipped_items = state.run_skips(engine, finished["id"]) if finished else []
         result.append(SourceStatus(
             name=name, type=source.type, visibility=source.visibility, enabled=source.enabled,
             health=health, schedule=describe(source.schedule) if source.schedule else None,
@@ -128,7 +133,8 @@ def source_status(index: Index | Settings, now: datetime | None = None) -> list[
             failures_in_row=streak.failures, alerted=name in alerted,
             documents=documents, chunks=chunks,
             stale_s=(now - last_success).total_seconds() if last_success else None,
-            last_fetched=last_done["fetched"] if last_done else None))
+            last_fetched=last_done["fetched"] if last_done else None,
+            skipped_items=skipped_items))
     return result
 
 

@@ -41,7 +41,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index as langchain_index
 
 from bot.config import Settings, SourceConfig
-from bot.knowledge import leases, state, vectors
+from bot.knowledge import generation, leases, state, vectors
 from bot.knowledge.index import Index
 from bot.knowledge.chunking import CHUNKER_VERSION, chunk_document
 from connectors.base import ConnectorContext, ConnectorError, SkippedItem, SourceDocument
@@ -181,11 +181,30 @@ def _list(connector: Any) -> list[SourceDocument]:
     """The whole listing in memory (benches only; the sync streams it)."""
     docs: dict[str, SourceDocument] = {}
     for doc in connector.list_documents():
+        if not admissible(connector, doc):
+            continue
         if doc.source_id in docs:
             connector.skip(doc.source_id, "listed twice by the source; the first copy was kept")
             continue
         docs[doc.source_id] = doc
     return list(docs.values())
+
+
+def admissible(connector: Any, doc: SourceDocument) -> bool:
+    """False (and the page skipped by name) for a page over the source's `max_page_mb` or with a
+    name that is not UTF-8, whatever connector listed it (a surrogate in a name used to fail the
+    whole sync inside Chroma, naming no file)."""
+    try:
+        doc.source_id.encode("utf-8")
+        doc.title.encode("utf-8")
+    except UnicodeEncodeError:
+        connector.skip(doc.source_id, "name is not UTF-8; rename it")
+        return False
+    cap = getattr(connector.options, "max_page_bytes", None)
+    if cap and len(doc.content) > cap:
+        connector.skip(doc.source_id, f"over max_page_mb ({cap / 2**20:g} MB of text)")
+        return False
+    return True
 
 
 def marker_tag(settings: Settings, source: SourceConfig) -> str:
@@ -237,16 +256,24 @@ class _Pipeline:
         self.manager = index.record_manager(source.name)
         self.started = self.manager.get_time()  # a full sync removes what it did not refresh
         self.counting: _CountingEmbeddings | None = None
-        self.vectors: Any = None
 
-    def _open(self) -> None:
-        """The model and the vector store, on first use (a sync with nothing to do needs neither)."""
-        if self.vectors is None:
-            clock = time.perf_counter()
+    def _open(self) -> _CountingEmbeddings:
+        """The embedding cache, on first use (a sync with nothing to do loads no model)."""
+        if self.counting is None:
             index = self.index
             self.counting = _CountingEmbeddings(lambda: index.embeddings, 0, self.progress)
-            self.vectors = index.vector_store(embedding=self.counting)
-            self.result.timings["open"] = time.perf_counter() - clock
+        return self.counting
+
+    @contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """One write phase (a batch, the deletions): exclusive across processes, on a vector store
+        opened inside it, the index generation bumped after it (bot/knowledge/generation.py).
+        Embedding happens before it, so other processes answer from the last index meanwhile."""
+        with generation.writing(self.settings, self.engine):
+            clock = time.perf_counter()
+            store = self.index.vector_store(embedding=self._open())
+            self.result.timings["open"] += time.perf_counter() - clock
+            yield store
 
     def tagged(self, marker: str | None) -> str | None:
         return f"{self.tag}:{marker}" if marker else None
@@ -299,10 +326,8 @@ class _Pipeline:
             result.timings["finish"] += time.perf_counter() - clock
 
     def _write(self, to_index: list) -> None:
-        self._open()
+        counting, known = self._open(), self.known
         clock = time.perf_counter()
-        counting, known = self.counting, self.known
-        assert counting is not None
         # Vectors up front for what is certainly new: every chunk when re-embedding everything,
         # else the new pages' chunks. A changed page's chunks stay lazy: index() skips the ones
         # whose text did not change, and only the rest get embedded.
@@ -312,10 +337,11 @@ class _Pipeline:
         embedded = counting.seconds
         counting.prefill(fresh)
         # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
-        outcome = langchain_index(to_index, self.manager, self.vectors, cleanup="incremental",
-                                 source_id_key="source_id", key_encoder="sha256",
-                                 force_update=self.force,
-                                 batch_size=max(2048, self.settings.index.embed_batch_size * 4))
+        with self._writing() as store:
+            outcome = langchain_index(to_index, self.manager, store, cleanup="incremental",
+                                      source_id_key="source_id", key_encoder="sha256",
+                                      force_update=self.force,
+                                      batch_size=max(2048, self.settings.index.embed_batch_size * 4))
         counting.forget()  # the batch is written: its vectors need not stay in memory
         self.result.chunks_embedded += outcome["num_added"] + outcome["num_updated"]
         self.result.chunks_deleted += outcome["num_deleted"]
@@ -325,24 +351,24 @@ class _Pipeline:
 
     def remove(self, source_ids: list[str]) -> None:
         """Delete the chunks of these pages (full: of every page this sync did not refresh)."""
-        self._open()
         clock = time.perf_counter()
         keys: list[str] = []
-        if self.result.full:
-            while batch := self.manager.list_keys(before=self.started, limit=1000):
-                self._delete(batch)
-                keys += batch
-        else:
-            for start in range(0, len(source_ids), 500):
-                batch = self.manager.list_keys(group_ids=source_ids[start:start + 500])
-                self._delete(batch)
-                keys += batch
+        with self._writing() as store:
+            if self.result.full:
+                while batch := self.manager.list_keys(before=self.started, limit=1000):
+                    self._delete(store, batch)
+                    keys += batch
+            else:
+                for start in range(0, len(source_ids), 500):
+                    batch = self.manager.list_keys(group_ids=source_ids[start:start + 500])
+                    self._delete(store, batch)
+                    keys += batch
         self.result.chunks_deleted += len(keys)
         self.result.timings["finish"] += time.perf_counter() - clock
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, store: Any, keys: list[str]) -> None:
         if keys:
-            self.vectors.delete(keys)
+            store.delete(keys)
             self.manager.delete_keys(keys)
 
 
@@ -353,6 +379,8 @@ def _by_listing(connector: Any, pipeline: _Pipeline) -> set[str]:
         if doc.source_id in seen:
             connector.skip(doc.source_id, "listed twice by the source; the first copy was kept")
             continue
+        if not admissible(connector, doc):
+            continue  # not in the listing: an older copy leaves the index
         seen.add(doc.source_id)
         pipeline.add(doc, doc.version)
     return seen
@@ -375,10 +403,14 @@ def _by_ids(connector: Any, pipeline: _Pipeline, known: dict[str, str]) -> set[s
         if sid in seen:
             connector.skip(sid, "listed twice by the source; the first copy was kept")
             continue
-        seen.add(sid)
         if item.document is not None:  # read anyway (a crawl; a page rendered to list it)
+            if not admissible(connector, item.document):
+                continue
+            seen.add(sid)
             pipeline.add(item.document, item.marker)
-        elif item.marker and known.get(sid) == item.marker:
+            continue
+        seen.add(sid)
+        if item.marker and known.get(sid) == item.marker:
             pipeline.result.skipped += 1
         elif item.unchanged and sid in known:
             pipeline.unchanged(sid, item.marker)
@@ -389,7 +421,8 @@ def _by_ids(connector: Any, pipeline: _Pipeline, known: dict[str, str]) -> set[s
     for start in range(0, len(wanted), FETCH_BATCH):
         for doc in _timed(connector.fetch_documents(wanted[start:start + FETCH_BATCH]), timings,
                           "fetch"):
-            if doc.source_id in to_fetch and doc.source_id not in got:
+            if doc.source_id in to_fetch and doc.source_id not in got and \
+                    admissible(connector, doc):
                 got.add(doc.source_id)
                 pipeline.add(doc, doc.version or to_fetch[doc.source_id])
     return seen - (set(wanted) - got)  # listed, but gone (or skipped) by the time of the fetch
@@ -420,17 +453,17 @@ def _sync(index: Index, source: SourceConfig, result: SyncResult, progress: Prog
             f"source {source.name!r} listed no pages but the index holds {len(known)}; nothing "
             f"was deleted. If the source really is empty now, run `ragbot sync --source "
             f"{source.name} --full`.")
-    # Only now, after a listing that completed, may pages be deleted.
-    removed = sorted(set(known) - seen)
-    if removed or result.full:
+    # Only now, after a listing that completed, may pages be deleted; never after a listing-level
+    # skip (a folder that could not be read): its pages may be missing from it, not gone.
+    doubtful = any(item.listing for item in result.skipped_items)
+    removed = [] if doubtful else sorted(set(known) - seen)
+    if removed or (result.full and not doubtful):
         pipeline.remove(removed)
     result.deleted = len(removed)
     clock = time.perf_counter()
     state.save_pages(engine, source.name, (), removed)
     if pipeline.indexed or result.full:
         vectors.record_space(settings, source.name)
-    if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
-        state.bump_generation(engine)
     result.timings["finish"] += time.perf_counter() - clock
     counting = pipeline.counting
     result.timings["embed"] = counting.seconds if counting else 0.0
@@ -484,5 +517,6 @@ def sync_source(settings: Settings, name: str, *, full: bool = False, trigger: s
             result.error = f"{type(exc).__name__}: {exc}"
         result.duration_s = time.monotonic() - started
         state.finish_run(engine, run_id, status="ok" if result.ok else "failed",
-                         counts=result.counts(), error=result.error)
+                         counts=result.counts(), error=result.error,
+                         skipped=result.skipped_items)
     return result

@@ -119,8 +119,18 @@ def _chroma_client(data_dir: str, chroma_url: str | None):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+_replaced: dict[tuple[str, str | None], object] = {}  # see use_chroma_client
+
+
 def chroma_client(settings: Settings):
-    return _chroma_client(str(settings.data_dir), settings.index.chroma_url)
+    key = (str(settings.data_dir), settings.index.chroma_url)
+    return _replaced.get(key) or _chroma_client(*key)
+
+
+def use_chroma_client(settings: Settings, client) -> None:
+    """From now on this process writes and reads through `client` (a freshly opened one:
+    bot/knowledge/generation.py opens one per write phase, so no writer uses a stale graph)."""
+    _replaced[(str(settings.data_dir), settings.index.chroma_url)] = client
 
 
 def vector_store(settings: Settings, embedding=None):

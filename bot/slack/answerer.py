@@ -40,13 +40,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.answering.pipeline import Pipeline, check_question
-from bot.answering.types import QuestionError
+from bot.answering.types import NO_MATCH, PRIVATE_ONLY, QuestionError
 from bot.config import Settings
 from bot.knowledge.index import Index
 from bot import records as store
 from bot.slack import blocks
 from bot.slack.incoming import Question
-from bot.slack.scope import DIRECT_MESSAGE, Conversation, allowed_sources
+from bot.slack.scope import DIRECT_MESSAGE, PRIVATE_TYPES, Conversation, allowed_sources
 
 log = logging.getLogger("ragbot.slack")
 
@@ -157,6 +157,9 @@ class Answerer:
             store.add_thread_question(self.engine, question.channel, reply_ts, text)
         with self._model:
             answer = self.pipeline.answer(text, sources=sources, history=history)
+        if answer.reason == PRIVATE_ONLY and conversation.type not in PRIVATE_TYPES \
+                and not self.settings.slack.private_hint_in_public:
+            answer.reason = NO_MATCH  # the hint would tell everyone the topic exists somewhere
         if answer.abstained:
             messages = [blocks.abstain_message(answer)]
         else:

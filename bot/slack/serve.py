@@ -4,8 +4,13 @@ HTTP mode serves, on one threaded WSGI server (waitress: a production server, pu
 C build, several worker threads; not Bolt's single-threaded development server):
 - `POST /slack/events`: everything Slack sends (events, slash commands, interactivity), verified
   by Bolt against SLACK_SIGNING_SECRET (bad signature or a timestamp over 5 minutes old: 401);
-- `GET /healthz`: JSON with the index's freshness and the answer queue, for load balancers and
-  uptime checks.
+- `GET /healthz`: `{"status": "ok"}` (or "not ok", HTTP 503) for load balancers; the index's
+  freshness per source and the answer queue only with `Authorization: Bearer <token>` when
+  `RAGBOT_HEALTH_TOKEN` is set (source names and sizes are nobody else's business).
+Every POST is checked before Bolt sees it (Bolt parses the body before it verifies the
+signature): over `MAX_BODY_BYTES` -> 413 (waitress stops reading there), bad or missing
+signature or a stale timestamp -> 401, a signed body that is not the JSON / form Slack sends ->
+400; each with one log line, no traceback.
 Binds 127.0.0.1 unless told otherwise: put a TLS-terminating proxy in front, Slack only calls
 https URLs.
 
@@ -17,6 +22,9 @@ first question never waits for a model to load.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import logging
 import os
@@ -46,6 +54,10 @@ DEFAULT_API_URL = "https://slack.com/api/"
 # An ack is well under a millisecond of Python; more threads only add GIL contention on 2 cores
 # (bench/slack_load.py measured 4 at least as good as 8 for a burst of 50).
 HTTP_THREADS = 4
+# Slack's own payloads are a few KB (a modal submission with blocks tens of KB); nothing that
+# large is legitimate, and an unsigned body is never read past this.
+MAX_BODY_BYTES = 1024 * 1024
+HEALTH_TOKEN_ENV = "RAGBOT_HEALTH_TOKEN"
 
 
 def make_client(token: str, base_url: str | None = None) -> WebClient:
@@ -57,6 +69,8 @@ def make_client(token: str, base_url: str | None = None) -> WebClient:
 
 
 def health(settings: Settings, answerer: Answerer | None = None) -> dict[str, Any]:
+    """The full health report (index freshness per source, answer queue): only for callers that
+    present the health token, since it names private sources and their sizes."""
     index = Index(settings)
     counts = state.page_counts(index.engine)
     now = datetime.now(timezone.utc)
@@ -76,21 +90,87 @@ def health(settings: Settings, answerer: Answerer | None = None) -> dict[str, An
             "answers_pending": answerer.pending if answerer else None}
 
 
+def _health_response(environ, settings: Settings, answerer: Answerer | None):
+    token = os.environ.get(HEALTH_TOKEN_ENV, "")
+    given = environ.get("HTTP_AUTHORIZATION", "")
+    detailed = bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        report = health(settings, answerer)
+        status = "200 OK"
+    except Exception as exc:  # noqa: BLE001 - the index DB cannot be read: that is "not ok"
+        log.warning("health check failed: %s", exc)
+        report, status = {"status": "not ok"}, "503 Service Unavailable"
+    return status, (report if detailed else {"status": report["status"]})
+
+
+def _refuse(start_response, status: str, message: str):
+    body = json.dumps({"error": message}).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def signed(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's v0 signature over the raw bytes, timestamp within 5 minutes. Not slack_sdk's
+    SignatureVerifier: it decodes the body as UTF-8 first and raises on other bytes."""
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+        return False
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body,
+                                hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+def _checked_body(environ, secret: str | None) -> tuple[str, str] | None:
+    """Read and check a POST body before Bolt parses it; (status, reason) when refused, else
+    None with `wsgi.input` replaced by the bytes read."""
+    from slack_bolt.request.internals import parse_body
+
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "400 Bad Request", "bad Content-Length"
+    if length > MAX_BODY_BYTES:
+        return "413 Payload Too Large", f"body of {length} bytes (over {MAX_BODY_BYTES})"
+    body = environ["wsgi.input"].read(length) if length else b""
+    if secret is not None and not signed(secret, body,
+                                         environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                                         environ.get("HTTP_X_SLACK_SIGNATURE", "")):
+        return "401 Unauthorized", "bad or missing signature, or a stale timestamp"
+    try:
+        parse_body(body.decode("utf-8"), environ.get("CONTENT_TYPE"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return "400 Bad Request", f"signed body is not a Slack payload ({type(exc).__name__})"
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return None
+
+
 def wsgi_app(bolt_app, settings: Settings, answerer: Answerer | None = None):
-    """Bolt's WSGI handler at /slack/events plus /healthz."""
+    """Bolt's WSGI handler at /slack/events (behind the checks above) plus /healthz."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH)
+    # Bolt keeps the secret it verifies with here; an app built without one verifies nothing,
+    # and neither does the check in front of it then.
+    secret = getattr(bolt_app, "_signing_secret", None) or None
 
     def application(environ, start_response):
         if environ.get("PATH_INFO") == HEALTH_PATH and \
                 environ.get("REQUEST_METHOD") in {"GET", "HEAD"}:
-            body = json.dumps(health(settings, answerer)).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body))),
-                                      ("Cache-Control", "no-store")])
+            status, report = _health_response(environ, settings, answerer)
+            body = json.dumps(report).encode()
+            start_response(status, [("Content-Type", "application/json"),
+                                    ("Content-Length", str(len(body))),
+                                    ("Cache-Control", "no-store")])
             return [body]
         started = time.perf_counter()
+        if environ.get("REQUEST_METHOD") == "POST":
+            refused = _checked_body(environ, secret)
+            if refused is not None:
+                status, reason = refused
+                log.warning("refused %s from %s: %s (HTTP %s)", environ.get("PATH_INFO"),
+                            environ.get("REMOTE_ADDR", "?"), reason, status.split()[0])
+                return _refuse(start_response, status, reason)
 
         def timed_start_response(status, headers, exc_info=None):
             # Server-Timing: how long the app held the request (signature check, dispatch, ack);
@@ -111,8 +191,10 @@ class HttpServer:
                  threads: int = HTTP_THREADS) -> None:
         from waitress import create_server
 
+        # max_request_body_size: waitress answers 413 itself and stops reading a larger body.
         self._server = create_server(application, host=host, port=port, threads=threads,
-                                     ident="ragbot", clear_untrusted_proxy_headers=True)
+                                     ident="ragbot", clear_untrusted_proxy_headers=True,
+                                     max_request_body_size=MAX_BODY_BYTES)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Lock()
         self._stopped = False

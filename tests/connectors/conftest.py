@@ -9,7 +9,7 @@ import pytest
 
 from connectors.base import Connector, ConnectorContext
 from connectors.registry import connector_class
-from tests.connectors.fakes import FakeServer
+from fake_sources import FakeServer
 
 _CREDENTIAL_HINTS = ("TOKEN", "SECRET", "PASSWORD", "EMAIL", "CONFLUENCE", "NOTION", "GITHUB")
 

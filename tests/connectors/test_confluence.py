@@ -7,7 +7,7 @@ import pytest
 from bot.config import ConfigError, parse_settings
 from connectors.base import (AuthError, ConnectorConfigError, ListingIncompleteError,
                              SourceUnavailableError)
-from tests.connectors.fakes import ConfluencePage, FakeConfluence
+from fake_sources import ConfluencePage, FakeConfluence
 from tests.connectors.helpers import listing, partial
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ import pytest
 from bot.config import ConfigError, parse_settings
 from connectors.base import (AuthError, ListingIncompleteError, RateLimitedError,
                              SourceUnavailableError)
-from tests.connectors.fakes import FakeGitHub
+from fake_sources import FakeGitHub
 from tests.connectors.helpers import listing, partial
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)

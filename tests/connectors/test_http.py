@@ -9,7 +9,7 @@ import pytest
 from connectors.base import (AuthError, ListingIncompleteError, RateLimitedError,
                              SourceUnavailableError)
 from connectors.http import HttpClient, retry_after_seconds
-from tests.connectors.fakes import FakeServer, Reply, Request
+from fake_sources import FakeServer, Reply, Request
 
 
 class Echo(FakeServer):

@@ -7,7 +7,7 @@ import pytest
 from bot.config import ConfigError, parse_settings
 from connectors.base import AuthError, ListingIncompleteError, SourceUnavailableError
 from connectors.notion import normalize_id, rich_text
-from tests.connectors.fakes import FakeNotion, iso
+from fake_sources import FakeNotion, iso
 from tests.connectors.helpers import listing, partial
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from bot.config import Settings, parse_settings
 from bot.knowledge import state
 from bot.knowledge.index import Index
 from bot.knowledge.sync import sync_source
-from tests.connectors.fakes import (ConfluencePage, FakeConfluence, FakeGitHub, FakeNotion,
+from fake_sources import (ConfluencePage, FakeConfluence, FakeGitHub, FakeNotion,
                                     FakeSite, iso)
 from tests.connectors.test_git import commit
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.config import parse_settings
 from connectors.base import AuthError, ConnectorConfigError, ListingIncompleteError
-from tests.connectors.fakes import FakeSite
+from fake_sources import FakeSite
 from tests.connectors.helpers import listing, partial
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc)

@@ -47,3 +47,36 @@ def test_link_targets_are_dropped_but_link_text_kept():
 def test_a_title_only_page_still_has_one_chunk():
     docs = chunk_document(SourceDocument("empty.md", "Empty page", ""), "s", 400, 50)
     assert len(docs) == 1 and docs[0].metadata["title"] == "Empty page"
+
+
+def test_unclosed_links_do_not_make_link_cleaning_quadratic():
+    """The former pattern took minutes on this (quadratic: 4,000 repeats 1.8 s, 8,000 5.0 s);
+    the alarm only stops a hang, it is no timing assertion."""
+    import signal
+
+    from bot.knowledge.chunking import clean_markdown
+
+    def too_slow(*_):
+        raise TimeoutError("clean_markdown backtracked")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(30)
+    try:
+        text = "[a](b [c](d " * 60_000
+        assert clean_markdown(text) == text
+        assert clean_markdown("See [the docs](https://x.example/a_(b)) now") == "See the docs now"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_header_splitter_joins_sections_like_langchain():
+    from langchain_text_splitters import MarkdownHeaderTextSplitter
+
+    from bot.knowledge.chunking import _HEADERS, _HeaderSplitter
+
+    text = "# A\n\nOne.\n\nTwo.\n\n## B\n\nThree.\n```\n# not a header\n```\n\n# C\nFour.\n"
+    ours = _HeaderSplitter(_HEADERS, strip_headers=True).split_text(text)
+    theirs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(text)
+    assert [(d.page_content, d.metadata) for d in ours] == \
+        [(d.page_content, d.metadata) for d in theirs]

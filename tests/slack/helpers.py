@@ -11,7 +11,7 @@ from bot.answering.types import Answer, Citation
 from bot.config import Settings, SlackConfig
 from bot.slack.answerer import Answerer
 from bot.slack.serve import HttpServer
-from fake_slack import FakeSlack, Sender
+from fake_slack import FakeSlack, Sender, all_text  # noqa: F401 - tests import all_text here
 
 
 def with_slack(settings: Settings, **slack: Any) -> Settings:
@@ -72,25 +72,6 @@ class Bot:
         if self.server:
             self.server.stop()
         self.answerer.close(wait=True)
-
-
-def all_text(post: dict[str, Any]) -> str:
-    """Everything a posted message shows: fallback text and every text in its blocks."""
-    parts = [post.get("text") or ""]
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key == "text" and isinstance(item, str):
-                    parts.append(item)
-                else:
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(post.get("blocks") or [])
-    return "\n".join(parts)
 
 
 def demo_config_copy(folder, settings: Settings):

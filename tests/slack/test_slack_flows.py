@@ -75,9 +75,18 @@ def test_public_channel_never_quotes_a_private_source_even_when_mapped(
     bot.sender.event(mention(PRIVATE_QUESTION, channel="C0PUBLIC"))
     [post] = bot.fake.wait_posts(1, "C0PUBLIC")
     text = all_text(post)
-    assert "The only pages that match are in sources that can't be shown here." in text
+    # by default not even the hint: it would tell the channel the confidential topic exists
+    assert "can't be shown here" not in text and "couldn't find this" in text
     assert not any(word.lower() in text.lower() for word in PRIVATE_WORDS), text
     assert bot.pipeline.calls[0]["sources"] == {"handbook"}
+    hinting = bot_factory(settings.model_copy(update={"slack": settings.slack.model_copy(
+                              update={"private_hint_in_public": True})}),
+                          answers=RecordingPipeline(pipeline), fake=bot.fake)
+    hinting.sender.event(mention(PRIVATE_QUESTION, channel="C0PUBLIC"))
+    [_, hinted] = bot.fake.wait_posts(2, "C0PUBLIC")
+    assert "The only pages that match are in sources that can't be shown here." in \
+        all_text(hinted)
+    assert not any(word.lower() in all_text(hinted).lower() for word in PRIVATE_WORDS)
 
     # the same question in a DM from someone allowed the private source is answered, marked
     bot.sender.event(message(PRIVATE_QUESTION, channel="D0BOSS", channel_type="im", user="U0BOSS"))
@@ -150,4 +159,3 @@ def test_feedback_vote_is_stored_and_exports_as_eval_cases(bot, tmp_path, demo_s
     assert "skipped 1 case(s) marked for review" in result.output + (result.stderr or "")
     [line] = (tmp_path / "results.jsonl").read_text().splitlines()
     assert json.loads(line)["rank"] == 1  # the flagged-good answer is now a passing regression case
-

@@ -62,6 +62,7 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("SLACK_API_URL", fake_slack.base_url)
+    monkeypatch.setenv("RAGBOT_HEALTH_TOKEN", "health-secret")
     monkeypatch.setattr(signal, "signal", lambda *a: None)  # not on the main thread here
     servers = []
 
@@ -79,6 +80,10 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
         server = servers[0]
         assert server.url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise
         with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
+            assert json.load(response) == {"status": "ok"}  # no source names in public
+        detailed = urllib.request.Request(server.url + "/healthz",
+                                          headers={"Authorization": "Bearer health-secret"})
+        with urllib.request.urlopen(detailed, timeout=10) as response:
             health = json.load(response)
         assert health["index"]["synced_at"] and health["index"]["age_s"] >= 0
         sender = Sender(server.url + "/slack/events")
@@ -97,9 +102,12 @@ def test_serve_forever_http_answers_and_reports_health(monkeypatch, demo_setting
     assert not thread.is_alive()
 
 
-def test_health_reports_index_freshness(bot_factory):
+def test_health_reports_index_freshness(bot_factory, monkeypatch):
+    monkeypatch.setenv("RAGBOT_HEALTH_TOKEN", "tok")  # details only with the token
     bot = bot_factory(http=True)
-    with urllib.request.urlopen(bot.server.url + "/healthz", timeout=5) as response:
+    request = urllib.request.Request(bot.server.url + "/healthz",
+                                     headers={"Authorization": "Bearer tok"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
         body = json.load(response)
     assert body["status"] == "ok" and body["index"]["synced_at"]

@@ -95,6 +95,9 @@ def error_message(error_id: str) -> Message:
 
 # -- status, sources, history ------------------------------------------------------------------
 
+SKIPS_SHOWN = 5
+
+
 def status_line(row: SourceStatus, now: datetime | None = None) -> str:
     icon = HEALTH_ICON.get(row.health, ":grey_question:")
     health = row.health + (f" ({row.failures_in_row}× in a row)" if row.health == "failing" else "")
@@ -113,6 +116,11 @@ def status_line(row: SourceStatus, now: datetime | None = None) -> str:
             f"{row.chunks} chunks{fetched} · {next_run}")
     if row.last_error:
         line += f"\n      last error {ago(row.last_error_at, now)}: {_short(row.last_error)}"
+    for item, reason in row.skipped_items[:SKIPS_SHOWN]:
+        line += f"\n      skipped `{safe(item)}`: {_short(reason)}"
+    if len(row.skipped_items) > SKIPS_SHOWN:
+        line += (f"\n      … and {len(row.skipped_items) - SKIPS_SHOWN} more skipped "
+                 "(`ragbot status` lists them)")
     return line
 
 

@@ -39,6 +39,8 @@ class Reply:
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # answer late (timeouts)
+    drip_s: float = 0.0  # send the body one byte every drip_s seconds (a page that never ends)
+    chunked: bool = False  # no Content-Length: chunked transfer encoding
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -86,10 +88,28 @@ class FakeServer:
                 self.send_response(reply.status)
                 for key, value in headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
+                if reply.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                if self.command == "HEAD":
+                    return
+                try:
+                    if reply.drip_s:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip_s)
+                    elif reply.chunked:
+                        for i in range(0, len(body), 65536):
+                            piece = body[i:i + 65536]
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.write(b"0\r\n\r\n")
+                    else:
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a deadline, a cap): what the tests want
 
             do_GET = do_POST = do_HEAD = _serve
 
@@ -113,11 +133,12 @@ class FakeServer:
 
     def fail(self, status: int, match: Callable[[Request], bool] | str = "", times: int = 1,
              headers: dict[str, str] | None = None, body: Any = None,
-             delay_s: float = 0.0) -> None:
-        """Answer the next `times` requests matching `match` (a path substring or a predicate)."""
+             delay_s: float = 0.0, **reply: Any) -> None:
+        """Answer the next `times` requests matching `match` (a path substring or a predicate);
+        `reply`: more Reply fields (drip_s, chunked)."""
         predicate = match if callable(match) else (lambda r, s=match: s in r.path)
         reply = Reply(status, body if body is not None else {"message": f"fake {status}"},
-                      headers or {}, delay_s)
+                      headers or {}, delay_s, **reply)
         with self._lock:
             self._faults.append(_Fault(predicate, reply, times))
 

@@ -44,6 +44,8 @@ pytestmark = pytest.mark.slow
 LEASE_S = 6.0
 
 
+HEALTH_TOKEN = "replica-health"
+
 class Replica:
     def __init__(self, name: str, config: Path, env: dict[str, str], log_dir: Path) -> None:
         self.name, self.port = name, free_port()
@@ -70,7 +72,10 @@ class Replica:
         raise AssertionError(f"replica {self.name} did not come up:\n{self.tail()}")
 
     def health(self) -> dict:
-        with urllib.request.urlopen(self.url + "/healthz", timeout=10) as reply:
+        """The detailed report (per-source freshness needs the health token)."""
+        request = urllib.request.Request(self.url + "/healthz",
+                                         headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
             return json.load(reply)
 
     def admin(self, fake: FakeSlack) -> AdminBot:
@@ -118,6 +123,7 @@ def cluster(postgres_server, chroma_server_url, tmp_path_factory):
     env.update(PYTHONPATH=str(REPO_ROOT), SLACK_BOT_TOKEN="xoxb-test",
                SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.base_url,
                RAGBOT_DATABASE_URL=database_url, HF_HUB_OFFLINE="1",
+               RAGBOT_HEALTH_TOKEN=HEALTH_TOKEN,
                NO_PROXY="127.0.0.1,localhost")
     synced = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(config), "sync"],
                             env={**env, "RAGBOT_DATA_DIR": str(tmp / "cli")}, cwd=REPO_ROOT,

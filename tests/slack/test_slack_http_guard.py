@@ -30,7 +30,7 @@ def _no_tracebacks(caplog) -> None:
 
 
 def test_oversized_unsigned_and_junk_bodies_are_refused_before_parsing(bot_factory, caplog):
-    bot = bot_factory(answers=StubPipeline())
+    bot = bot_factory(answers=StubPipeline(), http=True)
     url = bot.server.url + "/slack/events"
     caplog.set_level(logging.INFO)
     assert _raw_post(url, b"{" + b" " * (5 * 1024 * 1024), {}) == 413
@@ -48,7 +48,7 @@ def test_oversized_unsigned_and_junk_bodies_are_refused_before_parsing(bot_facto
 
 
 def test_healthz_is_ok_or_not_publicly_and_detailed_with_the_token(bot_factory, monkeypatch):
-    bot = bot_factory(answers=StubPipeline())
+    bot = bot_factory(answers=StubPipeline(), http=True)
     with urllib.request.urlopen(bot.server.url + "/healthz", timeout=10) as response:
         assert json.load(response) == {"status": "ok"}
     monkeypatch.setenv("RAGBOT_HEALTH_TOKEN", "t0ken")

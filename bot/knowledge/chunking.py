@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 from langchain_core.documents import Document
-from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
 from connectors.base import SourceDocument
 
@@ -42,6 +41,9 @@ def passage_text(page_content: str) -> str:
 
 def chunk_document(doc: SourceDocument, source: str, chunk_size: int,
                    chunk_overlap: int) -> list[Document]:
+    # imported here: a no-op sync hashes pages (CHUNKER_VERSION) but never chunks them
+    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
     text = clean_markdown(doc.content).strip()
     if doc.content_type == "markdown":
         sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(text)

@@ -28,9 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from langchain_core.embeddings import Embeddings
-from langchain_core.indexing import index
 
 from bot.config import Settings, SourceConfig
 from bot.knowledge import state, store
@@ -67,7 +64,7 @@ class SyncResult:
                 "chunks_deleted": self.chunks_deleted, "items_skipped": len(self.skipped_items)}
 
 
-class _CountingEmbeddings(Embeddings):
+class _CountingEmbeddings:
     """Embeds a sync's new chunks up front (`prefill`), then serves `index()` from that cache.
 
     Every distinct text is encoded once (boilerplate repeats across pages), all of them in the
@@ -77,15 +74,28 @@ class _CountingEmbeddings(Embeddings):
     10.8k-chunk handbook and made embedding inside sync 1.23x the raw encode of the same texts.
     Texts `index()` asks for that were not prefilled are embedded then. Vectors are kept as
     float32 arrays (10k chunks: 15 MB). A failed sync loses the embedding work, never the index.
+
+    Duck-typed rather than a `langchain_core` `Embeddings` subclass: importing that base class
+    costs ~0.3-0.8 s (it pulls in langchain_core.runnables), which a no-op sync must not pay;
+    `index()` and the Chroma store only call `embed_documents` / `embed_query`.
     """
 
     PROGRESS_SLICE = 256
 
-    def __init__(self, inner: Embeddings, total: int, progress: Progress | None) -> None:
-        self.inner, self.total, self.progress, self.done = inner, total, progress, 0
+    def __init__(self, inner: Any, total: int,
+                 progress: Progress | None) -> None:
+        self._inner, self.total, self.progress, self.done = inner, total, progress, 0
         self.seconds = 0.0  # all embedding of this sync
         self.upfront_seconds = 0.0  # the part done by `prefill`
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict = {}  # text -> float32 vector
+
+    @property
+    def inner(self):
+        """The model (an `Embeddings`), built on first use when given as a factory: a sync that
+        only deletes never loads it."""
+        if not hasattr(self._inner, "embed_documents"):
+            self._inner = self._inner()
+        return self._inner
 
     def prefill(self, texts: list[str]) -> None:
         self.upfront_seconds += self._embed_missing(texts)
@@ -96,6 +106,8 @@ class _CountingEmbeddings(Embeddings):
 
     def _embed_missing(self, texts: list[str]) -> float:
         """Embed the texts not in the cache yet; returns the seconds it took."""
+        import numpy as np
+
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if not todo:
             return 0.0
@@ -209,10 +221,16 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     removed = sorted(set(known) - {doc.source_id for doc in listing})
     result.timings.update(hash=hashing, chunk=chunking)
 
+    if not (to_index or removed or result.full):
+        # Nothing to embed or delete: no embedding model, no Chroma (a no-op sync is ~1 s as a
+        # process, not the 4-5 s of building the model). Page rows are still written: titles,
+        # URLs and update times can change without the content hash changing.
+        state.save_pages(engine, source.name, rows, removed)
+        return
     clock = time.perf_counter()
     force = _check_space(settings, source.name, bool(known), result.full)
     manager = store.record_manager(settings, source.name)
-    counting = _CountingEmbeddings(store.embeddings(settings), len(to_index), progress)
+    counting = _CountingEmbeddings(lambda: store.embeddings(settings), len(to_index), progress)
     vectors = store.vector_store(settings, embedding=counting)
     result.timings["open"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -223,6 +241,8 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
         fresh = [c.page_content for c in to_index if force or known.get(
             c.metadata["source_id"]) is None]
         counting.prefill(fresh)
+        from langchain_core.indexing import index
+
         # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
         outcome = index(to_index, manager, vectors, cleanup="full" if result.full else "incremental",
                         source_id_key="source_id", key_encoder="sha256", force_update=force,

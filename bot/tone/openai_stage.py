@@ -19,7 +19,6 @@ import logging
 import time
 from pathlib import Path
 
-from bot.answering.llm import chat_model, describe_error, endpoint_errors, is_timeout, message_text
 from bot.config import REPO_ROOT, Settings
 from bot.tone import guard
 from bot.tone.stage import TIMEOUT, ToneOutcome
@@ -49,6 +48,9 @@ class OpenAIToneStage:
 
     def rewrite(self, draft: str) -> ToneOutcome:
         from langchain_core.messages import HumanMessage, SystemMessage
+
+        from bot.answering.llm import (chat_model, describe_error, endpoint_errors, is_timeout,
+                                       message_text)
 
         cfg = self.config
         started = time.monotonic()

@@ -222,9 +222,13 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     result.timings.update(hash=hashing, chunk=chunking)
 
     if not (to_index or removed or result.full):
-        # Nothing to embed or delete: no embedding model, no Chroma (a no-op sync is ~1 s as a
-        # process, not the 4-5 s of building the model). Page rows are still written: titles,
-        # URLs and update times can change without the content hash changing.
+        # Nothing to embed or delete: no embedding model, and no Chroma unless the embedding
+        # config changed since the space was last checked (a no-op sync is ~1 s as a process,
+        # not the 5-10 s of importing torch/Chroma and building the model). Page rows are still
+        # written: update times can change without the content hash changing.
+        if known and not state.space_checked(engine, source.name, _space_config(settings)):
+            _check_space(settings, source.name, True, False)
+            state.mark_space_checked(engine, source.name, _space_config(settings))
         state.save_pages(engine, source.name, rows, removed)
         return
     clock = time.perf_counter()
@@ -263,9 +267,16 @@ def _sync(settings: Settings, source: SourceConfig, result: SyncResult, progress
     state.save_pages(engine, source.name, rows, removed)
     if to_index or result.full:
         store.record_space(settings, source.name)
+    # a re-embed into another space invalidates what earlier configs were checked against
+    state.mark_space_checked(engine, source.name, _space_config(settings), reset=force)
     if result.chunks_embedded or result.chunks_deleted or result.added or result.deleted:
         state.bump_generation(engine)
     result.timings["finish"] = time.perf_counter() - clock
+
+
+def _space_config(settings: Settings) -> str:
+    """What decides a source's vector space, as configured (compared without loading anything)."""
+    return f"{settings.index.embedding_model}|{settings.index.backend}"
 
 
 def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> bool:

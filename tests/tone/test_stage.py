@@ -77,16 +77,40 @@ def test_empty_draft_is_not_rewritten():
     assert (outcome.text, outcome.accepted, outcome.reason) == ("  ", False, "empty draft")
 
 
-def test_waiting_for_a_busy_model_counts_against_the_budget():
+def test_the_deadline_counts_from_when_the_rewrite_starts_not_from_the_wait():
     stage = ScriptedStage(gen(GOOD), timeout_s=0.2)
+    deadlines = []
+    real = stage.generate
+    stage.generate = lambda draft, **kw: deadlines.append(kw["deadline"]) or real(draft, **kw)
     stage._lock.acquire()  # another answer is being rewritten
-    try:
-        started = time.monotonic()
-        outcome = stage.rewrite(DRAFT)
-    finally:
-        stage._lock.release()
-    assert (outcome.text, outcome.reason) == (DRAFT, "timeout")
-    assert time.monotonic() - started < 1.0
+    outcomes = []
+    waiter = threading.Thread(target=lambda: outcomes.append(stage.rewrite(DRAFT)))
+    waiter.start()
+    time.sleep(0.5)  # longer than the whole budget
+    released = time.monotonic()
+    stage._lock.release()
+    waiter.join()
+    outcome = outcomes[0]
+    assert (outcome.text, outcome.accepted, outcome.reason) == (GOOD, True, None)
+    assert deadlines[0] >= released + 0.2  # the full budget, counted after the wait
+    assert outcome.waited_ms >= 500
+
+
+def test_a_full_queue_sends_the_draft_at_once_and_says_so():
+    stage = ScriptedStage(gen(GOOD))
+    stage.queue_size = 1
+    stage._lock.acquire()
+    outcomes = []
+    waiter = threading.Thread(target=lambda: outcomes.append(stage.rewrite(DRAFT)))
+    waiter.start()
+    while stage._waiting < 1:
+        time.sleep(0.01)
+    refused = stage.rewrite(DRAFT)  # a second one would wait behind the first
+    stage._lock.release()
+    waiter.join()
+    assert (refused.text, refused.accepted) == (DRAFT, False)
+    assert refused.reason == "queue full: 1 rewrites waiting (tone.queue_size)"
+    assert outcomes[0].accepted  # the one that queued is rewritten
 
 
 def test_concurrent_rewrites_are_serialised():

@@ -28,7 +28,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
+	$(PY) bench/startup.py
 	$(PY) bench/sync_speed.py
+	$(PY) bench/slack_load.py --n 4 --retries 0 --tone
 
 tone-train: $(STAMP)
 	$(VENV)/bin/ragbot tone train

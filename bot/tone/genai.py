@@ -115,62 +115,105 @@ def _build(data_dir: Path, adapter: Path | None, precision: str, target: Path) -
 
 
 class GenaiModel:
-    """An exported model and its tokenizer; `generate` is one greedy rewrite (not thread-safe:
-    the stage runs one at a time)."""
+    """The exported model on a plain onnxruntime session, with our own decoding loop.
+
+    onnxruntime-genai builds the graph (KV cache, grouped-query attention, int8 weights), but its
+    generator hands back only the last position's logits, which rules out prompt-lookup
+    decoding. The graph itself returns logits for every input position, so the loop here feeds
+    the last token plus up to `lookup` draft tokens that followed the same two tokens in the
+    draft, keeps the longest prefix the model agrees with (greedy, copy bias applied at each
+    position) and trims the KV cache back to it. Output is the greedy output; a rewrite that
+    copies most of the draft takes a fraction of the forward passes. Not thread-safe: the stage
+    runs one rewrite at a time.
+    """
 
     def __init__(self, folder: Path, *, threads: int) -> None:
-        import onnxruntime_genai as og
+        import numpy as np
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-        config = og.Config(str(folder))
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-            "intra_op_num_threads": threads, "inter_op_num_threads": 1,
-            "config_entries": {"session.intra_op.allow_spinning": "0"}}}}}))
-        self._og = og
-        self.model = og.Model(config)
-        self.tokenizer = og.Tokenizer(self.model)
-        self.eos_id = int(self.tokenizer.encode(prompting.END_OF_TURN)[-1])
+        config = json.loads((folder / "genai_config.json").read_text())["model"]
+        decoder = config["decoder"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(folder / decoder["filename"]), options,
+                                            providers=["CPUExecutionProvider"])
+        self.layers = decoder["num_hidden_layers"]
+        self.outputs = ["logits"] + [f"present.{i}.{kind}" for i in range(self.layers)
+                                     for kind in ("key", "value")]
+        self.kv_shape = (1, decoder["num_key_value_heads"], 0, decoder["head_size"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.eos_id = self.tokenizer.token_to_id(prompting.END_OF_TURN)
+        self._np = np
 
     def encode(self, text: str) -> list[int]:
-        return [int(t) for t in self.tokenizer.encode(text)]
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip() if ids else ""
+
+    def _forward(self, ids: list[int], past: list) -> tuple:
+        np = self._np
+        length = past[0].shape[2] + len(ids)
+        feeds = {"input_ids": np.array([ids], dtype=np.int64),
+                 "attention_mask": np.ones((1, length), dtype=np.int64)}
+        for i in range(self.layers):
+            feeds[f"past_key_values.{i}.key"] = past[2 * i]
+            feeds[f"past_key_values.{i}.value"] = past[2 * i + 1]
+        logits, *present = self.session.run(self.outputs, feeds)
+        return logits[0], present
 
     def generate(self, draft: str, *, max_new: int, deadline: float | None, copy_bias: float,
-                 follow_n: int = 2):
+                 lookup: int = 20, follow_n: int = 2):
         """(new token ids, finished, timed_out)."""
-        import numpy as np
-
-        og = self._og
-        ids = self.encode(prompting.chat_prompt(draft))
-        follows = prompting.follow_table(self.encode(draft), follow_n)
-        params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=len(ids) + max_new + 1)
-        generator = og.Generator(self.model, params)
-        generator.append_tokens(ids)
+        np = self._np
+        source = self.encode(draft)
+        follows = prompting.follow_table(source, follow_n)
+        after = {}  # first position in the draft after each n-gram: where lookup copies from
+        for i in range(len(source) - follow_n, -1, -1):
+            after[tuple(source[i:i + follow_n])] = i + follow_n
+        empty = np.zeros(self.kv_shape, dtype=np.float32)
+        logits, past = self._forward(self.encode(prompting.chat_prompt(draft)),
+                                     [empty] * (2 * self.layers))
         out: list[int] = []
-        while len(out) < max_new:
-            if deadline is not None and time.monotonic() >= deadline:
-                return out, False, True
-            logits = generator.get_logits().reshape(-1)
-            nxt = follows.get(tuple(out[-follow_n:])) if copy_bias and len(out) >= follow_n \
-                else None
-            if nxt:
-                logits = logits.copy()
-                logits[list(nxt)] += copy_bias
-            token = int(np.argmax(logits))
+        step_logits = logits[-1:]
+        while True:
+            # choose from the logits in hand, position by position (proposals verified)
+            token = self._pick(step_logits[0], out, follows, copy_bias)
             if token == self.eos_id:
                 return out, True, False
             out.append(token)
-            generator.append_tokens([token])
-        return out, False, False
+            if len(out) >= max_new:
+                return out, False, False
+            if deadline is not None and time.monotonic() >= deadline:
+                return out, False, True
+            start = after.get(tuple(out[-follow_n:])) if lookup else None
+            proposal = source[start:start + min(lookup, max_new - len(out))] if start else []
+            logits, present = self._forward([token, *proposal], past)
+            kept = 0
+            for j, guess in enumerate(proposal):
+                if self._pick(logits[j], out, follows, copy_bias) != guess or guess == self.eos_id:
+                    break
+                out.append(guess)
+                kept += 1
+            # the cache keeps the fed token and the accepted proposals, not the rejected rest
+            total = past[0].shape[2] + 1 + kept
+            past = [p[:, :, :total] for p in present]
+            step_logits = logits[kept:kept + 1]
+            if len(out) >= max_new:
+                return out[:max_new], False, False
 
-    def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids).strip() if ids else ""
+    def _pick(self, logits, out: list[int], follows: dict, copy_bias: float) -> int:
+        nxt = follows.get(tuple(out[-2:])) if copy_bias and len(out) >= 2 else None
+        if nxt:
+            logits = logits.copy()
+            logits[list(nxt)] += copy_bias
+        return int(logits.argmax())
 
 
 def load_genai_model(settings: Settings, adapter: Path | None) -> GenaiModel:
     cfg = settings.tone
     folder = ensure_export(settings.data_dir, adapter, cfg.precision)
-    try:
-        return GenaiModel(folder, threads=cfg.threads or 1)
-    except ImportError as exc:
-        raise ToneModelError(f"onnxruntime-genai is not installed ({exc}): `pip install "
-                             "onnxruntime-genai`, or set `tone.runtime: torch`") from None
+    return GenaiModel(folder, threads=cfg.threads or 1)

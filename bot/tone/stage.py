@@ -270,17 +270,19 @@ class GenaiToneStage(GuardedStage):
     """`tone.runtime: onnx` (default): the same merged model exported for onnxruntime-genai
     (bot/tone/genai.py), greedy with the copy bias; no torch in the process."""
 
-    def __init__(self, model, *, timeout_s: float, copy_bias: float = 0.0, queue_size: int = 8,
-                 name: str = "local") -> None:
+    def __init__(self, model, *, timeout_s: float, copy_bias: float = 0.0,
+                 prompt_lookup_tokens: int = 20, queue_size: int = 8, name: str = "local") -> None:
         super().__init__(timeout_s=timeout_s, queue_size=queue_size, name=name)
         self.model = model
         self.copy_bias = copy_bias
+        self.prompt_lookup_tokens = prompt_lookup_tokens
 
     def generate(self, draft: str, *, deadline: float | None = None) -> Generation:
         started = time.perf_counter()
         budget = max_new_tokens(len(self.model.encode(draft)))
         ids, finished, timed_out = self.model.generate(draft, max_new=budget, deadline=deadline,
-                                                       copy_bias=self.copy_bias)
+                                                       copy_bias=self.copy_bias,
+                                                       lookup=self.prompt_lookup_tokens)
         return Generation(self.model.decode(ids), finished, timed_out, len(ids),
                           time.perf_counter() - started)
 
@@ -308,7 +310,8 @@ def load_local_stage(settings: Settings, adapter: Path | None = ADAPTER_DIR, *,
         from bot.tone.genai import load_genai_model
 
         return GenaiToneStage(load_genai_model(settings, adapter), timeout_s=cfg.timeout_s,
-                              copy_bias=cfg.copy_bias, queue_size=cfg.queue_size, name=name)
+                              copy_bias=cfg.copy_bias, queue_size=cfg.queue_size,
+                              prompt_lookup_tokens=cfg.prompt_lookup_tokens, name=name)
     from bot.tone.model import load_for_inference
 
     tokenizer, model = load_for_inference(settings.data_dir, adapter)

@@ -10,8 +10,8 @@ import pytest
 
 from bot.config import ToneConfig, parse_settings
 from bot.tone.model import ADAPTER_DIR
-from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage, ToneOutcome,
-                            adapter_path, load_tone_stage, max_new_tokens)
+from bot.tone.stage import (GenaiToneStage, Generation, LocalToneStage, PassThroughStage,
+                            ToneOutcome, adapter_path, load_tone_stage, max_new_tokens)
 
 DRAFT = ("Expenses are submitted in Expensify within 30 days of the purchase date. [1] "
          "Expenses over $75 also require a short business justification. [2]")
@@ -133,6 +133,40 @@ def test_concurrent_rewrites_are_serialised():
     for t in threads:
         t.join()
     assert peak == 1
+
+
+class FakeGenaiModel:
+    """The interface of bot.tone.genai.GenaiModel, scripted (words for token ids)."""
+
+    def __init__(self, words, finished=True, timed_out=False):
+        self.result, self.calls = (words, finished, timed_out), []
+
+    def encode(self, text):
+        return text.split()
+
+    def decode(self, ids):
+        return " ".join(ids)
+
+    def generate(self, draft, **kwargs):
+        self.calls.append(kwargs)
+        return self.result
+
+
+def test_onnx_stage_decodes_with_the_products_settings_and_guards_the_result():
+    model = FakeGenaiModel(GOOD.split())
+    stage = GenaiToneStage(model, timeout_s=2.0, copy_bias=2.0, prompt_lookup_tokens=20)
+    outcome = stage.rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (GOOD, True, None)
+    call = model.calls[0]
+    assert (call["copy_bias"], call["lookup"]) == (2.0, 20)
+    assert call["max_new"] == max_new_tokens(len(DRAFT.split()))
+    assert call["deadline"] is not None
+
+
+def test_onnx_stage_timeout_sends_the_draft():
+    stage = GenaiToneStage(FakeGenaiModel(GOOD.split()[:5], False, True), timeout_s=2.0)
+    outcome = stage.rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (DRAFT, False, "timeout")
 
 
 def test_token_budget_follows_the_draft():

@@ -32,7 +32,9 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
+	$(PY) bench/startup.py
 	$(PY) bench/sync_speed.py
+	$(PY) bench/slack_load.py --n 4 --retries 0 --tone
 
 tone-train: $(STAMP)
 	$(VENV)/bin/ragbot tone train

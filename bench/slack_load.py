@@ -1,6 +1,8 @@
 """Load test of the Slack bot's HTTP endpoint: 50 distinct signed mentions at once.
 
     .venv/bin/python bench/slack_load.py [--n 50] [--retries 10] [--tone]
+    make bench runs it as `--n 4 --retries 0 --tone`: four questions at once, tone on, and
+    reports the share of answers toned (bar: >= 90%) and why the others were not
 
 What it does, all on 127.0.0.1:
 1. syncs the demo wiki into bench/out/slack-data (incremental: a no-op after the first run);
@@ -85,6 +87,19 @@ def questions(n: int) -> list[str]:
     if len(picked) < n:
         raise SystemExit(f"only {len(picked)} distinct questions available")
     return picked
+
+
+def tone_share(server_log: Path) -> dict:
+    """Share of the answers whose draft was toned, from the server's one "tone outcome" log line
+    per rewrite (bot/tone/stage.py), and why the others were sent untoned."""
+    from collections import Counter
+
+    outcomes = re.findall(r"tone outcome: (.+?) in \d+ ms", server_log.read_text())
+    reasons = Counter(o.split(":")[0] for o in outcomes if o != "accepted")
+    toned = outcomes.count("accepted")
+    return {"tone_rewrites": len(outcomes), "toned": toned,
+            "toned_share": toned / len(outcomes) if outcomes else 0.0,
+            "untoned_reasons": dict(reasons)}
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -172,8 +187,9 @@ def main() -> None:
            "SLACK_API_URL": fake.base_url}
     env.pop("SLACK_APP_TOKEN", None)
     log = (OUT / "slack_load_server.log").open("w")
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/ragbot"), "-c", str(config), "serve", "--http",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "-c", str(config), "serve", "--http",
+                             "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, proc)
@@ -233,6 +249,8 @@ def main() -> None:
             proc.kill()
         fake.stop()
         log.close()
+    if args.tone:
+        result.update(tone_share(OUT / "slack_load_server.log"))
     (OUT / "slack_load.json").write_text(json.dumps(result, indent=2))
     print(f"answered exactly once: {result['answered_exactly_once']}/{result['questions']}")
     print(f"ack latency: p50 {result['ack_ms_p50']} ms, p99 {result['ack_ms_p99']} ms "
@@ -244,6 +262,10 @@ def main() -> None:
               f"{result['retry_ack_ms_p50']} ms, max {result['retry_ack_ms_max']} ms")
     print(f"time to answer: p50 {result['answer_s_p50']} s, p95 {result['answer_s_p95']} s "
           f"(max {result['answer_s_max']} s; {result['answers_per_s']} answers/s)")
+    if args.tone:
+        print(f"toned: {result['toned']}/{result['tone_rewrites']} answers "
+              f"({result['toned_share']:.0%}; bar >= 90%); untoned because: "
+              f"{result['untoned_reasons'] or 'none'}")
     print(f"results: {OUT / 'slack_load.json'}")
     if result["answered_exactly_once"] != result["questions"]:
         raise SystemExit(1)

@@ -357,6 +357,9 @@ app.command("ragvsft")(ragvsft_command)
 
 
 def main() -> None:
+    from bot.quiet import route_warnings_to_log
+
+    route_warnings_to_log()
     try:
         app()
     except KeyboardInterrupt:

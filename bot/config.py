@@ -204,6 +204,15 @@ class ToneConfig(_Section):
                                 "running on them right now, else 1 (bench/tone_latency.py)")
     prompt_lookup_tokens: int = Field(20, ge=0, le=64, description="backend local: tokens "
                                       "proposed per step by prompt-lookup decoding; 0 turns it off")
+    runtime: Literal["onnx", "torch"] = Field("onnx", description="backend local: onnx runs "
+                                              "the adapter-merged model on onnxruntime-genai "
+                                              "(exported once per adapter into the cache dir); "
+                                              "torch runs it through transformers")
+    precision: Literal["int8", "fp32"] = Field("int8", description="runtime onnx: weight "
+                                               "precision of the export")
+    queue_size: int = Field(8, ge=0, le=256, description="rewrites that may wait for the model "
+                            "(one runs at a time); past that the draft is sent, reason "
+                            "\"queue full\"")
     copy_bias: float = Field(2.0, ge=0, le=20, description="backend local: logit bonus for "
                              "continuing the draft's own wording where the rewrite is already "
                              "copying it; 0 turns it off (tone eval: 0 -> 41/46 accepted, 2 -> 44/46)")

@@ -10,10 +10,10 @@ every page at the next sync instead of leaving a mix of old and new chunks.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from langchain_core.documents import Document
-from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
 from connectors.base import SourceDocument
 
@@ -28,24 +28,33 @@ _LEVELS = [name for _, name in _HEADERS]
 _MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
 
 
-class _HeaderSplitter(MarkdownHeaderTextSplitter):
-    """LangChain's header splitter with its section assembly made linear.
+@functools.cache
+def _header_splitter():
+    """The splitter class, made on first use: a no-op sync hashes pages but never chunks them,
+    and importing langchain_text_splitters costs it ~0.5 s."""
+    from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-    `aggregate_lines_to_chunks` grows each section with `+=` on a string held in a dict, which
-    copies the section for every paragraph: a 1.8 MB page of short paragraphs took 56 s, 4x per
-    doubling (bench/big_pages.py). Same output (headers are stripped, so its other branch never
-    runs), joined once per section.
-    """
+    class _HeaderSplitter(MarkdownHeaderTextSplitter):
+        """LangChain's header splitter with its section assembly made linear.
 
-    def aggregate_lines_to_chunks(self, lines):
-        assert self.strip_headers
-        groups: list[tuple[dict, list[str]]] = []
-        for line in lines:
-            if groups and groups[-1][0] == line["metadata"]:
-                groups[-1][1].append(line["content"])
-            else:
-                groups.append((line["metadata"], [line["content"]]))
-        return [Document(page_content="  \n".join(parts), metadata=meta) for meta, parts in groups]
+        `aggregate_lines_to_chunks` grows each section with `+=` on a string held in a dict,
+        which copies the section for every paragraph: a 1.8 MB page of short paragraphs took
+        56 s, 4x per doubling (bench/big_pages.py). Same output (headers are stripped, so its
+        other branch never runs), joined once per section.
+        """
+
+        def aggregate_lines_to_chunks(self, lines):
+            assert self.strip_headers
+            groups: list[tuple[dict, list[str]]] = []
+            for line in lines:
+                if groups and groups[-1][0] == line["metadata"]:
+                    groups[-1][1].append(line["content"])
+                else:
+                    groups.append((line["metadata"], [line["content"]]))
+            return [Document(page_content="  \n".join(parts), metadata=meta)
+                    for meta, parts in groups]
+
+    return _HeaderSplitter
 
 
 def clean_markdown(text: str) -> str:
@@ -66,9 +75,12 @@ def passage_text(page_content: str) -> str:
 
 def chunk_document(doc: SourceDocument, source: str, chunk_size: int,
                    chunk_overlap: int) -> list[Document]:
+    # imported here: a no-op sync hashes pages (CHUNKER_VERSION) but never chunks them
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     text = clean_markdown(doc.content).strip()
     if doc.content_type == "markdown":
-        sections = _HeaderSplitter(_HEADERS, strip_headers=True).split_text(text)
+        sections = _header_splitter()(_HEADERS, strip_headers=True).split_text(text)
     else:
         sections = [Document(page_content=text)]
     splitter = RecursiveCharacterTextSplitter(

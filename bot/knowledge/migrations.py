@@ -25,7 +25,8 @@ import pickle
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, inspect, select, text
+from sqlalchemy import (Column, DateTime, Float, Index, MetaData, String, Table, UniqueConstraint,
+                        insert, inspect, select, text)
 from sqlalchemy.engine import Connection, Engine
 
 from bot.knowledge.state import utcnow
@@ -44,9 +45,22 @@ applied_table = Table(
 
 
 def _record_manager_metadata() -> MetaData:
-    from langchain_classic.indexes._sql_record_manager import Base  # LangChain's own table
+    """LangChain's `upsertion_record` table (SQLRecordManager's `UpsertionRecord`), spelled out.
 
-    return Base.metadata
+    A migration freezes the schema it creates; importing LangChain to read it would also cost
+    every first command on a new data_dir (`ragbot status` included) about a second.
+    tests/knowledge/test_migrations.py checks that it matches the installed LangChain's table.
+    """
+    metadata = MetaData()
+    Table("upsertion_record", metadata,
+          Column("uuid", String, primary_key=True, index=True, nullable=False),
+          Column("key", String, index=True),
+          Column("namespace", String, index=True, nullable=False),
+          Column("group_id", String, index=True, nullable=True),
+          Column("updated_at", Float, index=True),
+          UniqueConstraint("key", "namespace", name="uix_key_namespace"),
+          Index("ix_key_namespace", "key", "namespace"))
+    return metadata
 
 
 def _jobs_metadata(conn: Connection) -> MetaData:

@@ -10,11 +10,13 @@
 - `sync_runs`: every sync, scheduled or manual, with counts and the error; `ragbot status`,
   `/ragadmin` and the failure alerts read it.
 - `index_meta`: a generation counter bumped by every sync that changed the index, so in-process
-  caches (the lexical index) know when to rebuild.
+  caches (the lexical index) know when to rebuild; and per source, which embedding configs its
+  vectors were last checked against (`space_checked`), so a no-op sync need not open Chroma.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -184,3 +186,28 @@ def bump_generation(engine: Engine) -> None:
         if conn.execute(update(index_meta).where(index_meta.c.key == "generation")
                         .values(value=index_meta.c.value + 1)).rowcount == 0:
             conn.execute(insert(index_meta).values(key="generation", value=1))
+
+
+def _space_key_prefix(source: str) -> str:
+    return "space-checked:" + hashlib.sha256(source.encode()).hexdigest()[:16] + ":"
+
+
+def space_checked(engine: Engine, source: str, config: str) -> bool:
+    """Whether `source`'s vectors were last checked against (or embedded with) this embedding
+    config: then a sync with nothing to embed need not open the vector store to compare spaces."""
+    key = _space_key_prefix(source) + hashlib.sha256(config.encode()).hexdigest()[:24]
+    with engine.connect() as conn:
+        return conn.execute(select(index_meta.c.value).where(index_meta.c.key == key)).scalar() \
+            is not None
+
+
+def mark_space_checked(engine: Engine, source: str, config: str, *, reset: bool = False) -> None:
+    """Record that `source`'s vectors match `config`; `reset` first forgets every other config
+    (the source was re-embedded into another space)."""
+    prefix = _space_key_prefix(source)
+    key = prefix + hashlib.sha256(config.encode()).hexdigest()[:24]
+    with engine.begin() as conn:
+        if reset:
+            conn.execute(delete(index_meta).where(index_meta.c.key.startswith(prefix)))
+        if conn.execute(select(index_meta.c.value).where(index_meta.c.key == key)).scalar() is None:
+            conn.execute(insert(index_meta).values(key=key, value=1))

@@ -36,9 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-from langchain_core.embeddings import Embeddings
-from langchain_core.indexing import index as langchain_index
 
 from bot.config import Settings, SourceConfig
 from bot.knowledge import generation, leases, state, vectors
@@ -80,7 +77,7 @@ class SyncResult:
                 "items_skipped": len(self.skipped_items)}
 
 
-class _CountingEmbeddings(Embeddings):
+class _CountingEmbeddings:
     """Embeds a sync's new chunks up front (`prefill`), then serves `index()` from that cache.
 
     Every distinct text is encoded once (boilerplate repeats across pages), all of them in the
@@ -90,24 +87,27 @@ class _CountingEmbeddings(Embeddings):
     10.8k-chunk handbook and made embedding inside sync 1.23x the raw encode of the same texts.
     Texts `index()` asks for that were not prefilled are embedded then. Vectors are kept as
     float32 arrays (10k chunks: 15 MB). A failed sync loses the embedding work, never the index.
+
+    Duck-typed rather than a `langchain_core` `Embeddings` subclass: importing that base class
+    costs ~0.3-0.8 s (it pulls in langchain_core.runnables), which a no-op sync must not pay;
+    `index()` and the Chroma store only call `embed_documents` / `embed_query`.
     """
 
     PROGRESS_SLICE = 256
 
     @property
-    def inner(self) -> Embeddings:
+    def inner(self):
+        """The model (an `Embeddings`), built on first use when given as a factory: a sync that
+        only deletes never loads it."""
         if not hasattr(self._inner, "embed_documents"):
             self._inner = self._inner()
         return self._inner
 
-    def __init__(self, inner: Embeddings | Callable[[], Embeddings], total: int,
-                 progress: Progress | None) -> None:
-        # A callable is called on the first text to embed: a sync with nothing new to embed
-        # never loads the model.
+    def __init__(self, inner: Any, total: int, progress: Progress | None) -> None:
         self._inner, self.total, self.progress, self.done = inner, total, progress, 0
         self.seconds = 0.0  # all embedding of this sync
         self.upfront_seconds = 0.0  # the part done by `prefill`
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict = {}  # text -> float32 vector
 
     def prefill(self, texts: list[str]) -> None:
         self.upfront_seconds += self._embed_missing(texts)
@@ -118,6 +118,8 @@ class _CountingEmbeddings(Embeddings):
 
     def _embed_missing(self, texts: list[str]) -> float:
         """Embed the texts not in the cache yet; returns the seconds it took."""
+        import numpy as np
+
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if not todo:
             return 0.0
@@ -253,9 +255,17 @@ class _Pipeline:
         self.pending: list[tuple[SourceDocument, str | None]] = []
         self.touched: list[state.PageRow] = []
         self.indexed = False
-        self.manager = index.record_manager(source.name)
-        self.started = self.manager.get_time()  # a full sync removes what it did not refresh
+        self._manager: Any = None
+        # a full sync removes what it did not refresh since this time
+        self.started = self.manager.get_time() if result.full else None
         self.counting: _CountingEmbeddings | None = None
+
+    @property
+    def manager(self) -> Any:
+        """LangChain's record manager, opened on first use (its import costs a no-op sync ~0.5 s)."""
+        if self._manager is None:
+            self._manager = self.index.record_manager(self.source.name)
+        return self._manager
 
     def _open(self) -> _CountingEmbeddings:
         """The embedding cache, on first use (a sync with nothing to do loads no model)."""
@@ -336,6 +346,8 @@ class _Pipeline:
         counting.total += len(to_index)
         embedded = counting.seconds
         counting.prefill(fresh)
+        from langchain_core.indexing import index as langchain_index
+
         # batch_size: fewer record-manager and Chroma round trips; vectors come from the cache.
         with self._writing() as store:
             outcome = langchain_index(to_index, self.manager, store, cleanup="incremental",
@@ -432,7 +444,13 @@ def _sync(index: Index, source: SourceConfig, result: SyncResult, progress: Prog
     settings, engine = index.settings, index.engine
     connector = build_connector(settings, source)
     known = state.page_rows(engine, source.name)
-    force = _check_space(settings, source.name, bool(known), result.full)
+    space = _space_config(settings)
+    if known and not result.full and state.space_checked(engine, source.name, space):
+        # Checked against this embedding config before: no need to open Chroma to compare (a
+        # no-op sync is ~1 s as a process, not the 5-10 s of importing Chroma and the model).
+        force = False
+    else:
+        force = _check_space(settings, source.name, bool(known), result.full)
     result.timings.update(list=0.0, fetch=0.0, hash=0.0, chunk=0.0, open=0.0, index_other=0.0,
                           finish=0.0)
     tag = marker_tag(settings, source)
@@ -464,10 +482,17 @@ def _sync(index: Index, source: SourceConfig, result: SyncResult, progress: Prog
     state.save_pages(engine, source.name, (), removed)
     if pipeline.indexed or result.full:
         vectors.record_space(settings, source.name)
+    # a re-embed into another space invalidates what earlier configs were checked against
+    state.mark_space_checked(engine, source.name, space, reset=force)
     result.timings["finish"] += time.perf_counter() - clock
     counting = pipeline.counting
     result.timings["embed"] = counting.seconds if counting else 0.0
     result.timings["embed_upfront"] = counting.upfront_seconds if counting else 0.0
+
+
+def _space_config(settings: Settings) -> str:
+    """What decides a source's vector space, as configured (compared without loading anything)."""
+    return f"{settings.index.embedding_model}|{settings.index.backend}"
 
 
 def _check_space(settings: Settings, source: str, indexed: bool, full: bool) -> bool:

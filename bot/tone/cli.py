@@ -202,6 +202,7 @@ def _run_eval(settings: Settings, adapter: Path, pairs_path: Path, *, limit: int
     return report(results["base"], results["adapter"], pairs, card=card, settings={
         "adapter": str(adapter), "pairs_file": str(pairs_path), "timeout_s": budget,
         "production_timeout_s": settings.tone.timeout_s, "threads": settings.tone.threads,
+        "runtime": settings.tone.runtime, "precision": settings.tone.precision,
         "prompt_lookup_tokens": settings.tone.prompt_lookup_tokens,
         "copy_bias": settings.tone.copy_bias, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 

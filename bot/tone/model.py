@@ -147,6 +147,15 @@ def load_fresh(data_dir: Path):
     return tokenizer, model
 
 
+def check_adapter(adapter: Path) -> Path:
+    """The adapter's weights file; ToneModelError naming what is missing."""
+    weights = Path(adapter) / "adapter_model.safetensors"
+    if not weights.is_file() or not (Path(adapter) / "adapter_config.json").is_file():
+        raise ToneModelError(f"no LoRA adapter in {adapter} (expected adapter_config.json and "
+                             "adapter_model.safetensors; train one with `ragbot tone train`)")
+    return weights
+
+
 def load_for_inference(data_dir: Path, adapter: Path | None):
     """(tokenizer, model in eval mode) with `adapter` merged in; None: the untrained base.
 
@@ -161,11 +170,7 @@ def load_for_inference(data_dir: Path, adapter: Path | None):
     stamp = None
     if adapter is not None:
         adapter = Path(adapter).resolve()
-        weights = adapter / "adapter_model.safetensors"
-        if not weights.is_file() or not (adapter / "adapter_config.json").is_file():
-            raise ToneModelError(f"no LoRA adapter in {adapter} (expected adapter_config.json and "
-                                 "adapter_model.safetensors; train one with `ragbot tone train`)")
-        stamp = weights.stat().st_mtime_ns
+        stamp = check_adapter(adapter).stat().st_mtime_ns
     key = (str(folder), str(adapter), stamp)
     with _LOCK:
         if key not in _CACHE:

@@ -22,6 +22,21 @@ def prompt_text(tokenizer, draft: str) -> str:
                                          add_generation_prompt=True)
 
 
+def chat_prompt(draft: str) -> str:
+    """`prompt_text` without a transformers tokenizer: SmolLM2's ChatML template, written out
+    (tests/tone/test_genai.py checks that the two agree)."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}{END_OF_TURN}\n"
+                   for m in messages(draft)) + "<|im_start|>assistant\n"
+
+
+def follow_table(source_ids: list[int], n: int = 2) -> dict[tuple[int, ...], set[int]]:
+    """For the copy bias: each run of `n` draft tokens -> the tokens that follow it in the draft."""
+    follows: dict[tuple[int, ...], set[int]] = {}
+    for i in range(len(source_ids) - n):
+        follows.setdefault(tuple(source_ids[i:i + n]), set()).add(source_ids[i + n])
+    return follows
+
+
 def prompt_ids(tokenizer, draft: str) -> list[int]:
     return tokenizer(prompt_text(tokenizer, draft), add_special_tokens=False)["input_ids"]
 

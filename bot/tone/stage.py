@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.tone import guard, prompting
-from bot.tone.model import ADAPTER_DIR, ToneModelError
+from bot.tone.model import ADAPTER_DIR, ToneModelError, check_adapter
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class ToneOutcome:
     accepted: bool
     reason: str | None = None  # why the draft was sent (None when the rewrite was accepted)
     rewrite: str | None = None  # the model's raw output, kept for eval and logs
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # from asking to the outcome, queueing included
+    waited_ms: float = 0.0  # of which waiting for the model (another answer's rewrite)
 
 
 @dataclass(slots=True)
@@ -117,10 +118,8 @@ def copy_bias_processor(source_ids: list[int], prompt_len: int, bias: float, n: 
     import torch
     from transformers import LogitsProcessor
 
-    follows: dict[tuple[int, ...], set[int]] = {}
-    for i in range(len(source_ids) - n):
-        follows.setdefault(tuple(source_ids[i:i + n]), set()).add(source_ids[i + n])
-    index = {key: torch.tensor(sorted(values)) for key, values in follows.items()}
+    index = {key: torch.tensor(sorted(values))
+             for key, values in prompting.follow_table(source_ids, n).items()}
 
     class CopyBias(LogitsProcessor):
         def __call__(self, input_ids, scores):
@@ -134,20 +133,93 @@ def copy_bias_processor(source_ids: list[int], prompt_len: int, bias: float, n: 
     return CopyBias()
 
 
-class LocalToneStage:
-    """The LoRA-adapted base model on the CPU; one generation at a time (the cores are shared)."""
+QUEUE_FULL = "queue full"
+
+
+class GuardedStage:
+    """What every local runtime shares: one rewrite at a time, a bounded queue, the deadline,
+    the guard. Subclasses implement `generate(draft, deadline=...) -> Generation`.
+
+    Answers that arrive together queue for the one model instead of starving each other: the
+    deadline (`tone.timeout_s`) counts from when a rewrite *starts*, not from when it was asked
+    for, so a rewrite that waited is not cut short for it. What bounds the wait is the queue:
+    with `tone.queue_size` rewrites already waiting, the draft is sent at once with reason
+    "queue full". The outcome says how long the rewrite waited (`waited_ms`).
+    """
+
+    def __init__(self, *, timeout_s: float, queue_size: int = 8, name: str = "local") -> None:
+        self.timeout_s = timeout_s
+        self.queue_size = queue_size
+        self.name = name
+        self._lock = threading.Lock()  # held while generating
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+
+    def generate(self, draft: str, *, deadline: float | None = None) -> Generation:
+        raise NotImplementedError
+
+    def rewrite(self, draft: str) -> ToneOutcome:
+        outcome = self._rewrite(draft)
+        # one line per answer (bench/slack_load.py counts them): why a draft went untoned
+        log.info("tone outcome: %s in %.0f ms (waited %.0f ms)",
+                 "accepted" if outcome.accepted else outcome.reason, outcome.latency_ms,
+                 outcome.waited_ms)
+        return outcome
+
+    def _rewrite(self, draft: str) -> ToneOutcome:
+        asked = time.monotonic()
+        if not draft.strip():
+            return ToneOutcome(draft, False, "empty draft")
+        waited = 0.0
+
+        def outcome(text: str, accepted: bool, reason: str | None, raw: str | None = None):
+            return ToneOutcome(text, accepted, reason, raw, (time.monotonic() - asked) * 1000,
+                               waited * 1000)
+
+        with self._count_lock:
+            if self._waiting >= self.queue_size:
+                return outcome(draft, False, f"{QUEUE_FULL}: {self._waiting} rewrites waiting "
+                               "(tone.queue_size)")
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+        try:
+            started = time.monotonic()
+            waited = started - asked
+            gen = self.generate(draft, deadline=started + self.timeout_s)
+        except Exception as exc:  # a broken model must never cost the user the answer
+            log.exception("tone rewrite failed")
+            return outcome(draft, False, f"error: {exc.__class__.__name__}: {exc}")
+        finally:
+            self._lock.release()
+        if gen.timed_out:
+            return outcome(draft, False, TIMEOUT, gen.text)
+        if not gen.finished:
+            return outcome(draft, False, f"truncated: no end after {gen.new_tokens} tokens",
+                           gen.text)
+        verdict = guard.check(draft, gen.text)
+        if not verdict.ok:
+            log.info("tone guard rejected the rewrite: %s", verdict.reason)
+            return outcome(draft, False, verdict.reason, gen.text)
+        return outcome(gen.text, True, None, gen.text)
+
+
+class LocalToneStage(GuardedStage):
+    """`tone.runtime: torch`: the LoRA-merged model through transformers (the fallback runtime,
+    and the one `ragbot tone train` evaluates with when asked)."""
 
     def __init__(self, tokenizer, model, *, timeout_s: float, threads: int | None = None,
-                 prompt_lookup_tokens: int = 20, copy_bias: float = 0.0,
+                 prompt_lookup_tokens: int = 20, copy_bias: float = 0.0, queue_size: int = 8,
                  name: str = "local") -> None:
+        super().__init__(timeout_s=timeout_s, queue_size=queue_size, name=name)
         self.tokenizer, self.model = tokenizer, model
-        self.timeout_s = timeout_s
         self.threads = threads
         self.prompt_lookup_tokens = prompt_lookup_tokens
         self.copy_bias = copy_bias
-        self.name = name
         self.eos_id = prompting.end_of_turn_id(tokenizer)
-        self._lock = threading.Lock()
 
     def generate(self, draft: str, *, deadline: float | None = None,
                  prompt_lookup_tokens: int | None = None) -> Generation:
@@ -193,37 +265,26 @@ class LocalToneStage:
         return Generation(text, finished, Deadline.hit and not finished, len(new),
                           time.perf_counter() - started)
 
-    def rewrite(self, draft: str) -> ToneOutcome:
-        started = time.monotonic()
-        deadline = started + self.timeout_s
-        if not draft.strip():
-            return ToneOutcome(draft, False, "empty draft")
 
-        def outcome(text: str, accepted: bool, reason: str | None, raw: str | None = None):
-            return ToneOutcome(text, accepted, reason, raw, (time.monotonic() - started) * 1000)
+class GenaiToneStage(GuardedStage):
+    """`tone.runtime: onnx` (default): the same merged model exported for onnxruntime-genai
+    (bot/tone/genai.py), greedy with the copy bias; no torch in the process."""
 
-        # Waiting for another answer's rewrite counts against this answer's budget.
-        if not self._lock.acquire(timeout=self.timeout_s):
-            return outcome(draft, False, TIMEOUT)
-        try:
-            if time.monotonic() >= deadline:
-                return outcome(draft, False, TIMEOUT)
-            gen = self.generate(draft, deadline=deadline)
-        except Exception as exc:  # a broken model must never cost the user the answer
-            log.exception("tone rewrite failed")
-            return outcome(draft, False, f"error: {exc.__class__.__name__}: {exc}")
-        finally:
-            self._lock.release()
-        if gen.timed_out:
-            return outcome(draft, False, TIMEOUT, gen.text)
-        if not gen.finished:
-            return outcome(draft, False, f"truncated: no end after {gen.new_tokens} tokens",
-                           gen.text)
-        verdict = guard.check(draft, gen.text)
-        if not verdict.ok:
-            log.info("tone guard rejected the rewrite: %s", verdict.reason)
-            return outcome(draft, False, verdict.reason, gen.text)
-        return outcome(gen.text, True, None, gen.text)
+    def __init__(self, model, *, timeout_s: float, copy_bias: float = 0.0,
+                 prompt_lookup_tokens: int = 20, queue_size: int = 8, name: str = "local") -> None:
+        super().__init__(timeout_s=timeout_s, queue_size=queue_size, name=name)
+        self.model = model
+        self.copy_bias = copy_bias
+        self.prompt_lookup_tokens = prompt_lookup_tokens
+
+    def generate(self, draft: str, *, deadline: float | None = None) -> Generation:
+        started = time.perf_counter()
+        budget = max_new_tokens(len(self.model.encode(draft)))
+        ids, finished, timed_out = self.model.generate(draft, max_new=budget, deadline=deadline,
+                                                       copy_bias=self.copy_bias,
+                                                       lookup=self.prompt_lookup_tokens)
+        return Generation(self.model.decode(ids), finished, timed_out, len(ids),
+                          time.perf_counter() - started)
 
 
 class PassThroughStage:
@@ -237,16 +298,26 @@ class PassThroughStage:
 
 
 def load_local_stage(settings: Settings, adapter: Path | None = ADAPTER_DIR, *,
-                     name: str = "local") -> LocalToneStage:
-    """The local stage with `adapter` (None: the untrained base model, for eval). Raises
-    ToneModelError when the base model or the adapter is missing."""
+                     name: str = "local", runtime: str | None = None) -> GuardedStage:
+    """The local stage with `adapter` (None: the untrained base model, for eval) on
+    `runtime` (default `tone.runtime`). Raises ToneModelError when the base model or the
+    adapter is missing."""
+    cfg = settings.tone
+    runtime = runtime or cfg.runtime
+    if adapter is not None:
+        check_adapter(adapter)
+    if runtime == "onnx":
+        from bot.tone.genai import load_genai_model
+
+        return GenaiToneStage(load_genai_model(settings, adapter), timeout_s=cfg.timeout_s,
+                              copy_bias=cfg.copy_bias, queue_size=cfg.queue_size,
+                              prompt_lookup_tokens=cfg.prompt_lookup_tokens, name=name)
     from bot.tone.model import load_for_inference
 
-    cfg = settings.tone
     tokenizer, model = load_for_inference(settings.data_dir, adapter)
     return LocalToneStage(tokenizer, model, timeout_s=cfg.timeout_s, threads=cfg.threads,
                           prompt_lookup_tokens=cfg.prompt_lookup_tokens,
-                          copy_bias=cfg.copy_bias, name=name)
+                          copy_bias=cfg.copy_bias, queue_size=cfg.queue_size, name=name)
 
 
 def load_tone_stage(settings: Settings):

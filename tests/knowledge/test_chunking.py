@@ -73,10 +73,10 @@ def test_unclosed_links_do_not_make_link_cleaning_quadratic():
 def test_header_splitter_joins_sections_like_langchain():
     from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-    from bot.knowledge.chunking import _HEADERS, _HeaderSplitter
+    from bot.knowledge.chunking import _HEADERS, _header_splitter
 
     text = "# A\n\nOne.\n\nTwo.\n\n## B\n\nThree.\n```\n# not a header\n```\n\n# C\nFour.\n"
-    ours = _HeaderSplitter(_HEADERS, strip_headers=True).split_text(text)
+    ours = _header_splitter()(_HEADERS, strip_headers=True).split_text(text)
     theirs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(text)
     assert [(d.page_content, d.metadata) for d in ours] == \
         [(d.page_content, d.metadata) for d in theirs]

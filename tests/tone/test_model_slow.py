@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from bot.config import REPO_ROOT, parse_settings
 from bot.tone.guard import check
 from bot.tone.model import ADAPTER_DIR, ensure_base_model
-from bot.tone.stage import LocalToneStage, load_local_stage, load_tone_stage
+from bot.tone.stage import GenaiToneStage, LocalToneStage, load_local_stage, load_tone_stage
 from bot.tone.train import TrainSettings, load_pairs, sha256_of, train
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,8 @@ def test_tiny_training_run_end_to_end(data_dir, small_pairs, tmp_path):
     assert card["settings"]["r"] == 8 and card["training"]["steps"] == 3
 
     # 3 steps barely move the base model, which rambles: a short budget keeps the test short.
-    stage = load_tone_stage(_settings(data_dir, tmp_path, adapter=str(out), timeout_s=4))
+    stage = load_tone_stage(_settings(data_dir, tmp_path, adapter=str(out), timeout_s=4,
+                                      runtime="torch"))
     assert isinstance(stage, LocalToneStage)
     draft = min((p.neutral for p in load_pairs(HELDOUT)), key=len)
     outcome = stage.rewrite(draft)
@@ -79,7 +80,8 @@ def test_training_is_reproducible_for_a_seed(data_dir, small_pairs, tmp_path):
 
 
 def test_deadline_stops_generation(data_dir, tmp_path):
-    stage = load_local_stage(_settings(data_dir, tmp_path, timeout_s=0.3), None)  # base: rambles
+    stage = load_local_stage(_settings(data_dir, tmp_path, timeout_s=0.3, runtime="torch"),
+                             None)  # base: rambles
     draft = load_pairs(HELDOUT)[2].neutral
     started = time.monotonic()
     outcome = stage.rewrite(draft)
@@ -88,9 +90,10 @@ def test_deadline_stops_generation(data_dir, tmp_path):
     assert elapsed < 3.0  # the prompt's prefill plus one decoding step past the deadline
 
 
-def test_shipped_adapter_rewrites_held_out_drafts(data_dir, tmp_path):
-    stage = load_tone_stage(_settings(data_dir, tmp_path, timeout_s=30))
-    assert isinstance(stage, LocalToneStage)
+@pytest.mark.parametrize("runtime, kind", [("torch", LocalToneStage), ("onnx", GenaiToneStage)])
+def test_shipped_adapter_rewrites_held_out_drafts(data_dir, tmp_path, runtime, kind):
+    stage = load_tone_stage(_settings(data_dir, tmp_path, timeout_s=30, runtime=runtime))
+    assert isinstance(stage, kind)
     drafts = [p.neutral for p in load_pairs(HELDOUT)[:3]]
     outcomes = [stage.rewrite(d) for d in drafts]
     for draft, outcome in zip(drafts, outcomes):
@@ -104,7 +107,7 @@ def test_cli_train_and_eval(data_dir, small_pairs, tmp_path, monkeypatch):
     from bot.cli import app
 
     config = tmp_path / "ragbot.yaml"
-    config.write_text(f"data_dir: {data_dir}\n", encoding="utf-8")
+    config.write_text(f"data_dir: {data_dir}\ntone: {{runtime: torch}}\n", encoding="utf-8")
     runner = CliRunner()
     out = tmp_path / "adapter"
     result = runner.invoke(app, ["-c", str(config), "tone", "train", "--pairs", str(small_pairs),
@@ -125,3 +128,28 @@ def test_cli_train_and_eval(data_dir, small_pairs, tmp_path, monkeypatch):
     assert data["settings"]["adapter"] == str(ADAPTER_DIR)  # the shipped one by default
     assert data["base"]["summary"]["pairs"] == data["adapter"]["summary"]["pairs"] == 1
     assert data["adapter"]["summary"]["facts_kept_sent"] == 1.0
+
+
+def test_onnx_export_is_keyed_by_the_adapter(tmp_path):
+    """A retrained adapter (other bytes) gets its own export; the same bytes share one."""
+    from bot.tone.genai import export_dir
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (copy / name).write_bytes((ADAPTER_DIR / name).read_bytes())
+    assert export_dir(copy, "int8") == export_dir(ADAPTER_DIR, "int8")
+    assert export_dir(ADAPTER_DIR, "int8") != export_dir(ADAPTER_DIR, "fp32")
+    weights = bytearray((copy / "adapter_model.safetensors").read_bytes())
+    weights[-1] ^= 1
+    (copy / "adapter_model.safetensors").write_bytes(bytes(weights))
+    assert export_dir(copy, "int8") != export_dir(ADAPTER_DIR, "int8")
+
+
+def test_chat_prompt_is_the_tokenizers_template(data_dir):
+    from bot.tone import prompting
+    from bot.tone.model import load_tokenizer
+
+    tokenizer = load_tokenizer(data_dir)
+    draft = load_pairs(HELDOUT)[0].neutral
+    assert prompting.chat_prompt(draft) == prompting.prompt_text(tokenizer, draft)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ToneConfig, parse_settings
 from bot.tone.model import ADAPTER_DIR
-from bot.tone.stage import (Generation, LocalToneStage, PassThroughStage,
+from bot.tone.stage import (GenaiToneStage, Generation, LocalToneStage, PassThroughStage,
                             adapter_path, load_tone_stage, max_new_tokens)
 
 DRAFT = ("Expenses are submitted in Expensify within 30 days of the purchase date. [1] "
@@ -77,16 +77,40 @@ def test_empty_draft_is_not_rewritten():
     assert (outcome.text, outcome.accepted, outcome.reason) == ("  ", False, "empty draft")
 
 
-def test_waiting_for_a_busy_model_counts_against_the_budget():
+def test_the_deadline_counts_from_when_the_rewrite_starts_not_from_the_wait():
     stage = ScriptedStage(gen(GOOD), timeout_s=0.2)
+    deadlines = []
+    real = stage.generate
+    stage.generate = lambda draft, **kw: deadlines.append(kw["deadline"]) or real(draft, **kw)
     stage._lock.acquire()  # another answer is being rewritten
-    try:
-        started = time.monotonic()
-        outcome = stage.rewrite(DRAFT)
-    finally:
-        stage._lock.release()
-    assert (outcome.text, outcome.reason) == (DRAFT, "timeout")
-    assert time.monotonic() - started < 1.0
+    outcomes = []
+    waiter = threading.Thread(target=lambda: outcomes.append(stage.rewrite(DRAFT)))
+    waiter.start()
+    time.sleep(0.5)  # longer than the whole budget
+    released = time.monotonic()
+    stage._lock.release()
+    waiter.join()
+    outcome = outcomes[0]
+    assert (outcome.text, outcome.accepted, outcome.reason) == (GOOD, True, None)
+    assert deadlines[0] >= released + 0.2  # the full budget, counted after the wait
+    assert outcome.waited_ms >= 500
+
+
+def test_a_full_queue_sends_the_draft_at_once_and_says_so():
+    stage = ScriptedStage(gen(GOOD))
+    stage.queue_size = 1
+    stage._lock.acquire()
+    outcomes = []
+    waiter = threading.Thread(target=lambda: outcomes.append(stage.rewrite(DRAFT)))
+    waiter.start()
+    while stage._waiting < 1:
+        time.sleep(0.01)
+    refused = stage.rewrite(DRAFT)  # a second one would wait behind the first
+    stage._lock.release()
+    waiter.join()
+    assert (refused.text, refused.accepted) == (DRAFT, False)
+    assert refused.reason == "queue full: 1 rewrites waiting (tone.queue_size)"
+    assert outcomes[0].accepted  # the one that queued is rewritten
 
 
 def test_concurrent_rewrites_are_serialised():
@@ -109,6 +133,40 @@ def test_concurrent_rewrites_are_serialised():
     for t in threads:
         t.join()
     assert peak == 1
+
+
+class FakeGenaiModel:
+    """The interface of bot.tone.genai.GenaiModel, scripted (words for token ids)."""
+
+    def __init__(self, words, finished=True, timed_out=False):
+        self.result, self.calls = (words, finished, timed_out), []
+
+    def encode(self, text):
+        return text.split()
+
+    def decode(self, ids):
+        return " ".join(ids)
+
+    def generate(self, draft, **kwargs):
+        self.calls.append(kwargs)
+        return self.result
+
+
+def test_onnx_stage_decodes_with_the_products_settings_and_guards_the_result():
+    model = FakeGenaiModel(GOOD.split())
+    stage = GenaiToneStage(model, timeout_s=2.0, copy_bias=2.0, prompt_lookup_tokens=20)
+    outcome = stage.rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (GOOD, True, None)
+    call = model.calls[0]
+    assert (call["copy_bias"], call["lookup"]) == (2.0, 20)
+    assert call["max_new"] == max_new_tokens(len(DRAFT.split()))
+    assert call["deadline"] is not None
+
+
+def test_onnx_stage_timeout_sends_the_draft():
+    stage = GenaiToneStage(FakeGenaiModel(GOOD.split()[:5], False, True), timeout_s=2.0)
+    outcome = stage.rewrite(DRAFT)
+    assert (outcome.text, outcome.accepted, outcome.reason) == (DRAFT, False, "timeout")
 
 
 def test_token_budget_follows_the_draft():

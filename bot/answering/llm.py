@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answering.compose import CitationNumbers, Draft, compose, end_sentence
+from bot.answering.reading import TYPE_NOUNS, expected_type
 from bot.answering.types import Passage
 from bot.config import REPO_ROOT, AnswerConfig
 
@@ -181,10 +182,14 @@ class LLMComposer:
 
         system = load_prompt(self.prompt_file).replace("{max_sentences}", str(max_sentences))
         user = f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"
+        kind = expected_type(question)
+        if kind:  # the same reading the extractive composer uses
+            user += f"\n(The question asks for {TYPE_NOUNS[kind]}.)"
         return [SystemMessage(system), HumanMessage(user)]
 
     def __call__(self, question: str, question_vector: np.ndarray, passages: list[Passage],
-                 embed_many, *, max_sentences: int, max_passages: int) -> Draft | None:
+                 embed_many, *, max_sentences: int, max_passages: int,
+                 idf=None) -> Draft | None:
         llm = self.config.llm
         shown = passages[:max_passages]
         if not shown:
@@ -196,7 +201,7 @@ class LLMComposer:
             why = f"answer.backend llm ({llm.model} at {llm.base_url}): {describe_error(exc)}"
             log.warning("%s; using the extractive composer", why)
             draft = compose(question, question_vector, passages, embed_many,
-                            max_sentences=max_sentences, max_passages=max_passages)
+                            max_sentences=max_sentences, max_passages=max_passages, idf=idf)
             if draft is not None:
                 draft.note = f"{why}; extractive answer instead"
             return draft

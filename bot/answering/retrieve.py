@@ -98,6 +98,10 @@ class Retriever:
                 text = join_overlapping(text, piece)
             p.text = text
 
+    def idf(self, term: str) -> float:
+        """How rare a (tokenized) term is in the index (BM25's IDF; unseen terms count as rare)."""
+        return self._lexical.get(self.collection, state.generation(self.engine)).idf(term)
+
     def coverage(self, query: str, passages: list[Passage]) -> float:
         """IDF-weighted share of the question's terms that the passages contain (0..1).
 

@@ -16,13 +16,18 @@ Needs a synced index for the first run only.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pickle
+import statistics
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from bot.answering import compose as compose_module
+from bot.answering import pipeline as pipeline_module
 from bot.answering.pipeline import Pipeline
 from bot.config import load_settings
 from bot.evaluation import METRICS, load_cases, score_case, summarise
@@ -73,6 +78,8 @@ def main() -> None:
     parser.add_argument("--save")
     parser.add_argument("--diff")
     parser.add_argument("--show", action="store_true", help="print every answer")
+    parser.add_argument("--composer", type=Path, help="score this compose.py instead (e.g. "
+                        "`git show REV:bot/answering/compose.py > old.py`), for a before/after")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a constant of bot.answering.compose for this run")
     args = parser.parse_args()
@@ -84,16 +91,27 @@ def main() -> None:
             value if not isinstance(getattr(compose_module, name), bool) else value == "1"))
     settings = load_settings(args.config)
     pipeline = Pipeline(settings)
+    if args.composer:
+        spec = importlib.util.spec_from_file_location("replayed_compose", args.composer)
+        other = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(other)
+        def replayed(*args, idf=None, **kwargs):
+            draft = other.compose(*args, **kwargs)
+            return draft and compose_module.Draft(draft.text, draft.citations, draft.best_score)
+
+        pipeline_module.composer_for = lambda _config: replayed
     cases = load_cases(args.questions)
     args.cache.mkdir(parents=True, exist_ok=True)
     stem = args.questions.stem
     stored = retrieved(pipeline, cases, args.cache / f"{stem}.retrieved.pkl")
     embed = CachedEmbed(args.cache / "units.pkl", pipeline.retriever.embeddings.embed_documents)
-    answers, scores, outcome = [], [], {}
+    answers, scores, outcome, timings = [], [], {}, []
     for case in cases:
         got = stored[case.id]
+        started = time.perf_counter()
         answer = pipeline.compose_answer(case.question, got["vector"], got["passages"],
                                          got["score"], embed_many=embed)
+        timings.append((time.perf_counter() - started) * 1000)
         answers.append(answer)
         scores.append(score_case(case, answer))
         outcome[case.id] = {"cited": scores[-1]["cited"], "quoted": scores[-1]["quoted"],
@@ -105,7 +123,8 @@ def main() -> None:
                   f"expected: {case.answer}\n  got: {answer.draft or answer.text}")
     embed.save()
     summary = summarise(cases, answers, scores)
-    print("  ".join(f"{k} {summary[k]:.3f}" for k in METRICS))
+    print("  ".join(f"{k} {summary[k]:.3f}" for k in METRICS)
+          + f"  compose p50 {statistics.median(timings):.1f} ms (unit vectors cached)")
     if args.save:
         (args.cache / f"{stem}.{args.save}.json").write_text(json.dumps(outcome, indent=1))
     if args.diff:

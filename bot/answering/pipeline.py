@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 
+from bot.answering.compose import missing_line
 from bot.answering.llm import composer_for
 from bot.answering.retrieve import Retriever
 from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, Answer, Passage,
@@ -137,9 +138,12 @@ class Pipeline:
                 max_sentences=cfg.answer.max_sentences, max_passages=cfg.retrieval.passages,
                 idf=self.retriever.idf)
         if draft is None or draft.gap:
-            # the gap line ("The wiki covers X but doesn't say Y.") is the abstention's text
-            return Answer(question, text=draft.gap if draft else "", abstained=True,
-                          reason=NO_MATCH, retrieved=passages, nearest=_nearest_pages(passages))
+            # what the wiki lacks ("The wiki covers X but doesn't mention Y.") when it can be
+            # said; the terminal and Slack show it in place of the generic line
+            read = passages[:cfg.retrieval.passages]
+            text = draft.gap if draft else missing_line(question, read, self.retriever.idf)
+            return Answer(question, text=text or "", abstained=True, reason=NO_MATCH,
+                          retrieved=passages, nearest=_nearest_pages(passages))
         return Answer(question, text=draft.text, draft=draft.text, citations=draft.citations,
                       retrieved=passages)
 

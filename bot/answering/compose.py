@@ -269,16 +269,17 @@ def _gap(question: str, kind: str | None, keys: KeyTerms, candidates: list[_Cand
 
 
 def missing_line(question: str, passages: list[Passage], idf=None) -> str | None:
-    """For an abstention: "The wiki covers <nearest page> but doesn't mention "<word>"." when
-    the nearest passages lack one of the question's key terms (the rarest one), else None."""
+    """For an abstention: "The wiki pages nearest to this question don't mention "<word>"."
+    when the nearest passages lack one of the question's key terms (the rarest), else None."""
     if not passages:
         return None
     keys = KeyTerms.of(question, idf)
     present = set(tokenize(" ".join(f"{p.title} {p.headings} {p.text}" for p in passages)))
-    absent = sorted(keys.missing(present), key=lambda t: -keys.weights[t])
+    # the rarest; between equally rare words (both unseen), the longer, more specific one
+    absent = sorted(keys.missing(present), key=lambda t: (-keys.weights[t], -len(t)))
     if not absent:
         return None
-    return f"The wiki covers {passages[0].title} but doesn't mention {_said_as(absent[0], question)}."
+    return f"The wiki pages nearest to this question don't mention {_said_as(absent[0], question)}."
 
 
 def _said_as(term: str, question: str) -> str:

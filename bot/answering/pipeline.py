@@ -121,7 +121,7 @@ class Pipeline:
         answer.index_updated_at = index_time
         if answer.abstained:
             if allowed is not None and self._matches_elsewhere(query, vector, allowed):
-                answer.reason = PRIVATE_ONLY
+                answer.reason, answer.text = PRIVATE_ONLY, ""  # not "the wiki lacks it"
             return answer
         self._apply_tone(answer)
         return answer

@@ -22,6 +22,7 @@ _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _HEADING = re.compile(r"^#{1,6}\s+")
+_NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s+")
 
 
 _ANAPHORIC = re.compile(r"^(?:it|it's|its|this|that|these|those|they|they're|their|them|there|"
@@ -53,8 +54,9 @@ def _cells(line: str) -> list[str]:
 
 
 def split_units(passage: str) -> list[Unit]:
-    # (text, paragraph id, is a list item) in reading order; leads are worked out afterwards
-    units: list[tuple[str, int, bool]] = []
+    # (text, paragraph id, list: 0 no, 1 bulleted, 2 numbered) in reading order; leads are
+    # worked out afterwards
+    units: list[tuple[str, int, int]] = []
     breaks: set[int] = set()  # unit indexes that start after a heading (no lead across it)
     paragraph: list[str] = []
     header: list[str] | None = None
@@ -62,7 +64,7 @@ def split_units(passage: str) -> list[Unit]:
     block = 0
     lines = passage.splitlines()
 
-    def flush(list_item: bool = False) -> None:
+    def flush(list_item: int = 0) -> None:
         nonlocal block
         if paragraph:
             text = clean_inline(" ".join(paragraph))
@@ -91,9 +93,9 @@ def split_units(passage: str) -> list[Unit]:
             block += 1
             if header and len(header) == len(cells):
                 pairs = [f"{h}: {c}" for h, c in zip(header, cells) if c and h]
-                units.append(("; ".join(pairs) if pairs else " ".join(cells), block, False))
+                units.append(("; ".join(pairs) if pairs else " ".join(cells), block, 0))
             else:
-                units.append((" | ".join(c for c in cells if c), block, False))
+                units.append((" | ".join(c for c in cells if c), block, 0))
             continue
         header = None
         if not stripped or _HEADING.match(stripped):
@@ -104,14 +106,14 @@ def split_units(passage: str) -> list[Unit]:
         if _LIST_MARK.match(line):
             flush()
             paragraph.append(_LIST_MARK.sub("", line))
-            flush(list_item=True)
+            flush(list_item=2 if _NUMBERED.match(line) else 1)
             continue
         paragraph.append(stripped)
     flush()
     return _with_leads(units, breaks)
 
 
-def _with_leads(raw: list[tuple[str, int, bool]], breaks: set[int]) -> list[Unit]:
+def _with_leads(raw: list[tuple[str, int, int]], breaks: set[int]) -> list[Unit]:
     kept = [i for i, (text, _, _) in enumerate(raw) if len(text.split()) >= 3]
     out: list[Unit] = []
     entry: int | None = None  # the FAQ question whose answer we are in
@@ -125,6 +127,9 @@ def _with_leads(raw: list[tuple[str, int, bool]], breaks: set[int]) -> list[Unit
         lead = None
         if text.rstrip().endswith("?"):
             entry = n
+        elif list_item == 2 and previous is not None and not crossed \
+                and raw[previous][2] == 2 and previous == i - 1:
+            lead = n - 1  # a step keeps the steps before it in view
         elif list_item:
             lead = lead_in
         elif previous is not None and not crossed and raw[previous][1] == block \

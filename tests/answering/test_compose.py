@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from bot.answering.compose import compose
+from bot.answering import compose as compose_module
+from bot.answering.compose import compose, missing_line
 from bot.answering.types import Passage
 
 
@@ -117,9 +118,26 @@ def test_a_second_passage_only_when_the_first_leaves_the_question_uncovered(embe
     assert "every 3 years" in draft.text
 
 
-def test_it_says_what_is_missing_when_no_unit_carries_the_asked_for_kind(embed):
+def test_it_says_what_is_missing_when_no_unit_carries_the_asked_for_kind(embed, monkeypatch):
+    monkeypatch.setattr(compose_module, "GAP_ABSTAIN", True)  # measured, off by default
     passages = [_passage(1, "Dental", "Coverage", "Dental cover includes orthodontia for "
                          "children under 18. Claims go through the insurer's app.")]
     draft = _compose(embed, "how much does dental pay for orthodontia?", passages)
     assert draft.text == "" and not draft.citations
     assert draft.gap == "The wiki covers Dental but doesn't give an amount."
+
+
+def test_an_abstention_names_the_key_term_the_nearest_pages_lack():
+    passages = [_passage(1, "Benefits", "Dental", "Dental cover is through Laya; claims go "
+                         "through the insurer's app.")]
+    assert missing_line("what's the orthodontia limit on our dental plan?", passages) == \
+        "The wiki pages nearest to this question don't mention \"orthodontia\"."
+    assert missing_line("is dental cover through Laya?", passages) is None
+
+
+def test_the_terminal_shows_what_the_wiki_lacks(demo_pipeline):
+    from bot.terminal import abstain_text
+
+    answer = demo_pipeline.answer("how do I configure zephyr kubernetes helm quotas?")
+    assert answer.abstained
+    assert abstain_text(answer).startswith("The wiki pages nearest to this question don't mention")

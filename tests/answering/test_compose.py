@@ -68,7 +68,8 @@ def test_a_neighbouring_faq_answer_is_not_given_as_the_answer(demo_pipeline):
 
 
 def test_a_sentence_whose_subject_is_elsewhere_does_not_open_the_answer(demo_pipeline):
-    answer = demo_pipeline.answer("what's the parental leave policy?", sources=["handbook"])
+    # every source, as the terminal asks: the private 2027 proposal ranks among the passages
+    answer = demo_pipeline.answer("what's the parental leave policy?")
     assert not answer.draft.startswith("It")
     assert answer.draft.startswith("Brightwave offers 16 weeks of fully paid parental leave")
 

@@ -9,9 +9,7 @@ question is answered by both, alternating which goes first, so machine load drif
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bot.answering import pipeline as pipeline_module
 from bot.answering.pipeline import Pipeline
 from bot.config import load_settings
 from bot.evaluation import load_cases
+from compose_replay import load_composer  # bench/ is on sys.path when run as a script
 
 
 def main() -> None:
@@ -29,14 +28,7 @@ def main() -> None:
     parser.add_argument("--composer", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location("other_compose", args.composer)
-    other = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(other)
-
-    def old(*a, idf=None, **k):
-        draft = other.compose(*a, **k)
-        return draft and compose_module.Draft(draft.text, draft.citations, draft.best_score)
-
+    old = load_composer(args.composer)
     composers = {"new": lambda _c: compose_module.compose, "old": lambda _c: old}
     pipeline = Pipeline(load_settings(args.config))
     pipeline.answer("warm up")

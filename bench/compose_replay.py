@@ -33,6 +33,19 @@ from bot.config import load_settings
 from bot.evaluation import METRICS, load_cases, score_case, summarise
 
 
+def load_composer(path: Path):
+    """`compose` of another compose.py (an older version, say), with the current signature."""
+    spec = importlib.util.spec_from_file_location("other_compose", path)
+    other = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+
+    def composer(*args, idf=None, **kwargs):
+        draft = other.compose(*args, **kwargs)
+        return draft and compose_module.Draft(draft.text, draft.citations, draft.best_score)
+
+    return composer
+
+
 class CachedEmbed:
     """embed_documents with a persistent text -> vector memo."""
 
@@ -92,13 +105,7 @@ def main() -> None:
     settings = load_settings(args.config)
     pipeline = Pipeline(settings)
     if args.composer:
-        spec = importlib.util.spec_from_file_location("replayed_compose", args.composer)
-        other = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(other)
-        def replayed(*args, idf=None, **kwargs):
-            draft = other.compose(*args, **kwargs)
-            return draft and compose_module.Draft(draft.text, draft.citations, draft.best_score)
-
+        replayed = load_composer(args.composer)
         pipeline_module.composer_for = lambda _config: replayed
     cases = load_cases(args.questions)
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -181,10 +181,9 @@ class LLMComposer:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         system = load_prompt(self.prompt_file).replace("{max_sentences}", str(max_sentences))
-        user = f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"
-        kind = expected_type(question)
-        if kind:  # the same reading the extractive composer uses
-            user += f"\n(The question asks for {TYPE_NOUNS[kind]}.)"
+        kind = expected_type(question)  # the same reading the extractive composer uses
+        asks = f"(The question asks for {TYPE_NOUNS[kind]}.)\n" if kind else ""
+        user = f"Passages:\n\n{format_passages(passages)}\n\n{asks}Question: {question}"
         return [SystemMessage(system), HumanMessage(user)]
 
     def __call__(self, question: str, question_vector: np.ndarray, passages: list[Passage],

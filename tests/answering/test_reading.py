@@ -71,3 +71,16 @@ def test_no_lead_across_a_heading():
     units = split_units("Laptops are refreshed every 3 years.\n\n## Monitors\n\n"
                         "This applies to monitors too.")
     assert units[1].lead is None
+
+
+def test_the_llm_prompt_carries_the_same_reading_of_the_question():
+    from bot.answering.llm import LLMComposer
+    from bot.answering.types import Passage
+    from bot.config import AnswerConfig
+
+    passage = Passage(id="p", source="wiki", source_id="laptops.md", title="Laptops",
+                      url="", headings="Refresh", text="Laptops are refreshed every 3 years.")
+    _, user = LLMComposer(AnswerConfig()).messages("how often are laptops refreshed?",
+                                                   [passage], 3)
+    assert user.content.endswith("(The question asks for a duration.)\n"
+                                 "Question: how often are laptops refreshed?")

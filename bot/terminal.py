@@ -21,8 +21,8 @@ ABSTAIN_TEXT = {
 
 
 def abstain_text(answer: Answer) -> str:
-    if answer.reason == NO_MATCH and answer.text:  # the composer said what the wiki lacks
-        return answer.text
+    if answer.reason == NO_MATCH and answer.text:  # and what the nearest pages lack
+        return f"{ABSTAIN_TEXT[NO_MATCH]} {answer.text}"
     return ABSTAIN_TEXT.get(answer.reason or NO_MATCH, ABSTAIN_TEXT[NO_MATCH])
 
 

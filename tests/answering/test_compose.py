@@ -141,4 +141,5 @@ def test_the_terminal_shows_what_the_wiki_lacks(demo_pipeline):
 
     answer = demo_pipeline.answer("how do I configure zephyr kubernetes helm quotas?")
     assert answer.abstained
-    assert abstain_text(answer).startswith("The wiki pages nearest to this question don't mention")
+    assert abstain_text(answer).startswith("I couldn't find this in the wiki, so I won't guess. "
+                                           "The wiki pages nearest to this question don't mention")

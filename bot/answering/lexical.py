@@ -114,6 +114,10 @@ class LexicalCache:
         self._generation: int | None = None
         self._index: LexicalIndex | None = None
 
+    def current(self) -> LexicalIndex | None:
+        """The index last built (for the question being answered), without checking its age."""
+        return self._index
+
     def get(self, collection, generation: int) -> LexicalIndex:
         with self._lock:
             if self._index is None or generation != self._generation:

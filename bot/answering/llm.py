@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answering.compose import CitationNumbers, Draft, compose, end_sentence
+from bot.answering.reading import TYPE_NOUNS, expected_type
 from bot.answering.types import Passage
 from bot import shipped
 from bot.config import AnswerConfig
@@ -123,11 +124,14 @@ class LLMComposer:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         system = load_prompt(self.prompt_file).replace("{max_sentences}", str(max_sentences))
-        user = f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"
+        kind = expected_type(question)  # the same reading the extractive composer uses
+        asks = f"(The question asks for {TYPE_NOUNS[kind]}.)\n" if kind else ""
+        user = f"Passages:\n\n{format_passages(passages)}\n\n{asks}Question: {question}"
         return [SystemMessage(system), HumanMessage(user)]
 
     def __call__(self, question: str, question_vector: np.ndarray, passages: list[Passage],
-                 embed_many, *, max_sentences: int, max_passages: int) -> Draft | None:
+                 embed_many, *, max_sentences: int, max_passages: int,
+                 idf=None) -> Draft | None:
         llm = self.config.llm
         shown = passages[:max_passages]
         if not shown:
@@ -139,7 +143,7 @@ class LLMComposer:
             why = f"answer.backend llm ({llm.model} at {llm.base_url}): {describe_error(exc)}"
             log.warning("%s; using the extractive composer", why)
             draft = compose(question, question_vector, passages, embed_many,
-                            max_sentences=max_sentences, max_passages=max_passages)
+                            max_sentences=max_sentences, max_passages=max_passages, idf=idf)
             if draft is not None:
                 draft.note = f"{why}; extractive answer instead"
             return draft

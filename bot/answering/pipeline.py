@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 
+from bot.answering.compose import missing_line
 from bot.answering.llm import composer_for
 from bot.answering.retrieve import Retriever
 from bot.answering.types import (NO_INDEX, NO_MATCH, NO_SOURCES, PRIVATE_ONLY, Answer, Passage,
@@ -114,24 +115,37 @@ class Pipeline:
         vector = retriever.embed(query)
         passages = retriever.search(query, sources=allowed, query_vector=vector)
         _fill_updated(retriever.engine, passages)
-        draft = None
-        answerable = self.answerability(query, passages) >= cfg.retrieval.min_score
+        score = self.answerability(query, passages)
         retriever.expand(passages, cfg.retrieval.passages, cfg.retrieval.neighbours)
-        if answerable:
-            draft = composer_for(cfg.answer)(question, vector, passages,
-                                             retriever.embed_many,
-                                             max_sentences=cfg.answer.max_sentences,
-                                             max_passages=cfg.retrieval.passages)
-        if draft is None:
-            reason = NO_MATCH
+        answer = self.compose_answer(question, vector, passages, score)
+        answer.index_updated_at = index_time
+        if answer.abstained:
             if allowed is not None and self._matches_elsewhere(query, vector, allowed):
-                reason = PRIVATE_ONLY
-            return Answer(question, text="", abstained=True, reason=reason, retrieved=passages,
-                          nearest=_nearest_pages(passages), index_updated_at=index_time)
-        answer = Answer(question, text=draft.text, draft=draft.text, citations=draft.citations,
-                        retrieved=passages, index_updated_at=index_time)
+                answer.reason, answer.text = PRIVATE_ONLY, ""  # not "the wiki lacks it"
+            return answer
         self._apply_tone(answer)
         return answer
+
+    def compose_answer(self, question: str, vector, passages: list[Passage], score: float, *,
+                       embed_many=None) -> Answer:
+        """The cited answer from retrieved (and expanded) passages whose answerability is
+        `score`, or an abstention (NO_MATCH) with the nearest pages. No tone stage here."""
+        cfg = self.settings
+        draft = None
+        if score >= cfg.retrieval.min_score:
+            draft = composer_for(cfg.answer)(
+                question, vector, passages, embed_many or self.retriever.embed_many,
+                max_sentences=cfg.answer.max_sentences, max_passages=cfg.retrieval.passages,
+                idf=self.retriever.idf)
+        if draft is None or draft.gap:
+            # what the wiki lacks ("The wiki covers X but doesn't mention Y.") when it can be
+            # said; the terminal and Slack show it in place of the generic line
+            read = passages[:cfg.retrieval.passages]
+            text = draft.gap if draft else missing_line(question, read, self.retriever.idf)
+            return Answer(question, text=text or "", abstained=True, reason=NO_MATCH,
+                          retrieved=passages, nearest=_nearest_pages(passages))
+        return Answer(question, text=draft.text, draft=draft.text, citations=draft.citations,
+                      retrieved=passages)
 
     def answerability(self, query: str, passages: list[Passage]) -> float:
         """Best dense similarity among the passages read, plus a bonus for covering the question's

@@ -143,6 +143,14 @@ class Retriever:
                 text = join_overlapping(text, piece)
             p.text = text
 
+    def idf(self, term: str) -> float:
+        """How rare a (tokenized) term is in the index (BM25's IDF; unseen terms count as rare)."""
+        # The composer asks per term, right after this question's search refreshed the index:
+        # no lock and no generation check per term.
+        lexical = self._lexical.current() or self.reader.run(
+            lambda collection: self._lexical.get(collection, self.reader.generation))
+        return lexical.idf(term)
+
     def coverage(self, query: str, passages: list[Passage]) -> float:
         """IDF-weighted share of the question's terms that the passages contain (0..1).
 

@@ -99,5 +99,8 @@ class Answer:
 
 
 def abstain_text(answer: Answer) -> str:
-    """The sentence an abstained answer shows instead of an answer."""
+    """What an abstained answer shows instead of an answer (terminal and Slack alike): the
+    reason, and for NO_MATCH what the nearest pages lack when the pipeline could say it."""
+    if answer.reason == NO_MATCH and answer.text:
+        return f"{ABSTAIN_TEXT[NO_MATCH]} {answer.text}"
     return ABSTAIN_TEXT.get(answer.reason or NO_MATCH, ABSTAIN_TEXT[NO_MATCH])

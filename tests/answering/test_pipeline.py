@@ -43,7 +43,10 @@ def test_retrieval_returns_at_least_ten_ranked_passages(demo_pipeline):
 def test_abstains_on_what_the_wiki_does_not_say_and_lists_nearest_pages(demo_pipeline):
     answer = demo_pipeline.answer("who won the hackathon last year?")
     assert answer.abstained and answer.reason == NO_MATCH
-    assert answer.text == "" and answer.citations == []
+    assert answer.citations == []
+    # no quote, one line naming what the nearest pages lack
+    assert re.fullmatch(r"The wiki pages nearest to this question don't mention \"hackathon\"\.",
+                        answer.text)
     assert answer.nearest
 
 

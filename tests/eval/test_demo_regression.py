@@ -18,8 +18,11 @@ QUESTIONS = REPO_ROOT / "tests" / "eval" / "demo_questions.jsonl"
 # heading context), quoted 0.702, abstain_ok 0.211 (4 of 19), abstain_bad 0.031. abstain_ok was
 # 5 of 19 under rank fusion: the fused top passages cover more of a question's rare words, so
 # one more near-miss question now scores as answerable. The floor allows one question either way.
-FLOORS = {"hit@1": 0.84, "hit@5": 0.96, "mrr": 0.90, "span@4": 0.92, "cited": 0.79,
-          "quoted": 0.69, "abstain_ok": 0.15}
+# The composer that reads the question (answer type, key terms, units with their lead, FAQ
+# answers kept apart) measured cited 0.832 and quoted 0.748 (bench/compose_replay.py, same run
+# as the previous composer's 0.817 / 0.702).
+FLOORS = {"hit@1": 0.84, "hit@5": 0.96, "mrr": 0.90, "span@4": 0.92, "cited": 0.81,
+          "quoted": 0.73, "abstain_ok": 0.15}
 CEILINGS = {"abstain_bad": 0.05}
 
 

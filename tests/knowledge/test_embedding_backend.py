@@ -10,7 +10,8 @@ import pytest
 
 from bot.knowledge import vectors as store
 from bot.knowledge.embedding import length_sorted_batches
-from bot.knowledge.sync import _CountingEmbeddings, sync_source
+from bot.knowledge.batches import CountingEmbeddings
+from bot.knowledge.sync import sync_source
 
 pytestmark = pytest.mark.slow  # exports and runs the real embedding model
 
@@ -67,7 +68,7 @@ class _Recorder:
 def test_counting_embeddings_keep_order_and_embed_duplicates_once() -> None:
     inner = _Recorder()
     seen: list[tuple[int, int]] = []
-    counting = _CountingEmbeddings(inner, 6, lambda done, total: seen.append((done, total)))
+    counting = CountingEmbeddings(inner, 6, lambda done, total: seen.append((done, total)))
     texts = ["bb", "a", "dddd", "a", "ccc", "bb"]
     assert counting.embed_documents(texts) == inner.embed_documents(texts)
     assert inner.calls[0] == ["dddd", "ccc", "bb", "a"]  # distinct, longest first
@@ -91,7 +92,7 @@ def test_sync_embeds_in_the_backends_token_length_order(models_dir: Path) -> Non
             return onnx.length_order(texts)
 
     inner = Ordered()
-    counting = _CountingEmbeddings(inner, 4, None)
+    counting = CountingEmbeddings(inner, 4, None)
     counting.prefill(texts + ["q"])
     assert inner.calls == [[texts[i] for i in order]]  # one distinct pass, token-length order
     assert counting.embed_documents(["q", "a b"]) == inner.embed_documents(["q", "a b"])

@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The tone model is built once per machine before the session starts (a no-op after that), so
+# the first answer does not wait minutes for it.
 run: $(STAMP)
+	$(VENV)/bin/ragbot tone prepare
 	$(VENV)/bin/ragbot run
 
 test: $(STAMP)

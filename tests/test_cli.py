@@ -123,3 +123,10 @@ def test_unusable_data_dir_is_one_line_naming_it_and_the_fix(tmp_path, data_dir,
     assert result.exit_code == 2, output
     assert f"data_dir {data_dir}" in output and reason in output and "RAGBOT_DATA_DIR" in output
     assert "Traceback" not in output
+
+
+def test_tone_prepare_is_a_no_op_when_the_local_onnx_model_is_not_used(config):
+    result = ragbot(config, "tone", "prepare")  # tone: {enabled: false}
+    assert result.exit_code == 0, result.output
+    assert "Nothing to prepare" in result.output
+    assert not (config.parent / "state" / "tone").exists()  # no model converted

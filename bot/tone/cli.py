@@ -223,3 +223,32 @@ def _print_table(result: dict, pairs_path: Path) -> None:
         reasons = ", ".join(f"{k} {v}" for k, v in summary["reasons"].items()) or "none"
         console.print(f"{name}: facts kept in {kept}/{accepted} accepted rewrites; draft sent "
                       f"because: {reasons}", highlight=False)
+
+
+@tone_app.command()
+def prepare(ctx: typer.Context) -> None:
+    """Build the tone model for the configured runtime now (once per machine and adapter), so the
+    first answer does not wait for it; a no-op when it is built. `make run` calls it."""
+    settings = _settings(ctx)
+    cfg = settings.tone
+    if not cfg.enabled or cfg.backend != "local" or cfg.runtime != "onnx":
+        console.print("Nothing to prepare: the tone stage does not run the local onnx model.")
+        return
+    from bot.tone.genai import ensure_export, exported
+    from bot.tone.model import ToneModelError
+    from bot.tone.stage import adapter_path
+
+    adapter = adapter_path(settings)
+    if exported(adapter, cfg.precision):
+        return
+    _base_model(settings)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            progress.add_task("preparing the tone model (once per machine: a minute or two)",
+                              total=None)
+            folder = ensure_export(settings.data_dir, adapter, cfg.precision)
+    except ToneModelError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"Tone model ready in {folder}")

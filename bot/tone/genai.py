@@ -62,6 +62,11 @@ def _complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in EXPORT_FILES)
 
 
+def exported(adapter: Path | None, precision: str) -> bool:
+    """Whether this adapter's export is built on this machine (loading it costs ~1 s, not minutes)."""
+    return _complete(export_dir(adapter, precision))
+
+
 def ensure_export(data_dir: Path, adapter: Path | None, precision: str) -> Path:
     """The onnxruntime-genai model folder for `adapter` merged into the base, built if missing."""
     target = export_dir(adapter, precision)

@@ -99,9 +99,6 @@ class Index:
 
         return SQLRecordManager(f"ragbot/{source}", engine=self.engine)
 
-    def generation(self) -> int:
-        return state.generation(self.engine)
-
     # -- syncing ----------------------------------------------------------------------------
 
     def sync(self, source: str, *, full: bool = False, trigger: str = "manual",

@@ -43,8 +43,7 @@ from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.knowledge.index import (JOB_PREFIX, SCHEDULER_LEASE, Index, JobState,  # noqa: F401
-                                 ScheduleError, job_id)
+from bot.knowledge.index import JOB_PREFIX, SCHEDULER_LEASE, Index, job_id
 from bot.knowledge.leases import Lease
 from bot.knowledge.migrations import JOBS_TABLE
 from bot.knowledge.triggers import build_trigger, describe

@@ -88,10 +88,6 @@ def source_lock(settings: Settings, source: str, index: Index | None = None) -> 
         lease.release()
 
 
-def is_syncing(settings: Settings, source: str) -> bool:
-    return Index(settings).is_syncing(source)
-
-
 def build_connector(settings: Settings, source: SourceConfig):
     cls = connector_class(source.type)
     context = ConnectorContext(source_name=source.name,

@@ -21,7 +21,6 @@ processes never build it twice), and the folder appears by rename, complete or n
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -72,9 +71,10 @@ def ensure_export(data_dir: Path, adapter: Path | None, precision: str) -> Path:
     target = export_dir(adapter, precision)
     if _complete(target):
         return target
+    from filelock import FileLock
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(str(target.parent / f".{target.name}.lock")):  # as the embedding export
         if _complete(target):  # another process built it while we waited
             return target
         _build(data_dir, adapter, precision, target)

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -14,7 +14,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.config import ConfigError, Settings, check_data_dir, load_settings
+if TYPE_CHECKING:  # the config (pydantic, YAML, the connectors' options) loads when a command
+    from bot.config import Settings  # reads it, not for `--help`
+
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ragbot: cited answers from your team's wiki, in Slack and the terminal.")
@@ -30,6 +32,8 @@ class Ctx:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from bot.config import ConfigError, check_data_dir, load_settings
+
             try:
                 self._settings = load_settings(self.config)
                 check_data_dir(self._settings.data_dir)
@@ -105,6 +109,8 @@ def sync(ctx: typer.Context,
          full: bool = typer.Option(False, "--full", help="re-read every page and remove anything "
                                    "the source no longer has")):
     """Bring the index up to date with the sources (incremental unless --full)."""
+    from bot.config import ConfigError
+
     settings = settings_of(ctx)
     if source:
         try:

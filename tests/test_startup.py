@@ -53,6 +53,14 @@ def test_help_imports_no_model_library():
     assert heavy(imported("--help")) == []
 
 
+def test_help_does_not_read_the_config_or_the_database():
+    """`--help` only lists commands: the config's validation (pydantic, YAML, every connector's
+    options), SQLAlchemy and the ragvsft tree loader are for the commands that use them."""
+    names = imported("--help")
+    assert sorted(n for n in ("bot.config", "pydantic", "yaml", "sqlalchemy",
+                              "bot.decision.loader", "apscheduler") if n in names) == []
+
+
 def test_status_and_audit_import_no_model_library(config: Path):
     assert heavy(imported("-c", str(config), "status")) == []
     assert heavy(imported("-c", str(config), "audit")) == []

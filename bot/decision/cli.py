@@ -20,8 +20,8 @@ from typing import Annotated, Any, Optional, TextIO
 
 import typer
 
-from .loader import TreeError, load_tree
-from .terminal import run_symptoms, run_walk
+# The tree loader and the terminal walk are imported by the commands that run them, so that
+# registering the command (every `ragbot` start, `--help` included) costs only its signature.
 
 
 def configured_tree(settings: Any) -> Path | None:
@@ -38,6 +38,9 @@ def ragvsft_command(
         "--tree", help="Decision tree file (default: config/ragvsft.yaml).")] = None,
 ) -> None:
     """Walk through the RAG-vs-fine-tuning decision and get a recommendation with reasons."""
+    from .loader import TreeError, load_tree
+    from .terminal import run_symptoms, run_walk
+
     if tree is None and ctx.obj is not None:  # under `ragbot`: ctx.obj loads the config
         tree = configured_tree(getattr(ctx.obj, "settings", None))
     try:
@@ -58,6 +61,9 @@ def terminal_walk(settings: Any, symptom: bool = False, *, input_stream: TextIO 
     not end the chat it was typed in."""
     inp = input_stream if input_stream is not None else sys.stdin
     out = output_stream if output_stream is not None else sys.stdout
+    from .loader import TreeError, load_tree
+    from .terminal import run_symptoms, run_walk
+
     try:
         loaded = load_tree(configured_tree(settings))
     except TreeError as exc:

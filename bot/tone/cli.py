@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -18,8 +18,10 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from bot import shipped
-from bot.config import ConfigError, Settings, load_settings
 from bot.tone.export import export_command
+
+if TYPE_CHECKING:  # the config loads when a command reads it, not for `--help`
+    from bot.config import Settings
 
 TRAIN_FILE = shipped("prompts/tone/train.jsonl")
 HELDOUT_FILE = shipped("prompts/tone/heldout.jsonl")
@@ -36,6 +38,8 @@ def _settings(ctx: typer.Context) -> Settings:
     obj = ctx.obj
     if obj is not None and hasattr(obj, "settings"):
         return obj.settings  # bot.cli.Ctx: prints config errors and exits itself
+    from bot.config import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as exc:

@@ -18,13 +18,16 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import shipped
-from bot.config import Settings
 from bot.openai_endpoint import (chat_model, describe_error, endpoint_errors, is_timeout,
                                  message_text)
 from bot.tone import guard
 from bot.tone.stage import TIMEOUT, ToneOutcome
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Settings
 from bot.tone import guard, prompting
 from bot.tone.model import ADAPTER_DIR, ToneModelError, check_adapter
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import yaml
 
 from bot.decision import (DEFAULT_TREE_PATH, InvalidStep, Result, StaleOrTamperedState, State,
                           Step, all_paths, back, button_values, decode_state, encode_state,
-                          parse_tree, result, start, start_over, step, view)
+                          parse_tree, start, start_over, step, view)
+from bot.decision.engine import result
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

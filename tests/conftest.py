@@ -7,8 +7,10 @@ own small one instead of touching this.
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,15 +31,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def shared_cache_dir() -> Path:
+    """Derived models (the embedding model's ONNX export, the tone model's ONNX export, the
+    tone base model converted from its GGUF) kept between test sessions and shared by the
+    pytest-xdist workers: outside the repository and the user's home, in the system temp folder
+    ($RAGBOT_TEST_CACHE to move it). They are functions of installed weights, keyed by them,
+    and written under a file lock, atomically (as in ~/.cache/ragbot for the product), so a
+    session reuses them or builds them once, whichever worker comes first. Building them took
+    ~70 s of every `make test`; no test asserts on a first build without making its own folder.
+    """
+    path = Path(os.environ.get("RAGBOT_TEST_CACHE")
+                or Path(tempfile.gettempdir()) / f"ragbot-test-cache-{getpass.getuser()}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One ONNX export of the embedding model for the whole session, outside the user's home.
+def _model_cache() -> Iterator[Path]:
+    """The model cache (`shared_cache_dir()`) for the whole session, outside the user's home.
 
     Set for the whole session, not per test: session- and module-scoped fixtures (the demo
     index, a synced config) run before any per-test fixture, and must export into this same
     folder, or a later test pays for a second export (and the first lands in ~/.cache).
     """
-    cache = tmp_path_factory.mktemp("ragbot-cache")
+    cache = shared_cache_dir() / "cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAGBOT_CACHE_DIR", str(cache))
         patch.setenv("HF_HUB_OFFLINE", "1")
@@ -51,6 +68,9 @@ def _isolated_ragbot_env(monkeypatch: pytest.MonkeyPatch, _model_cache: Path) ->
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("RAGBOT_CACHE_DIR", str(_model_cache))
+    # Tables and messages are asserted on as printed: the same width in every run, whether
+    # pytest's output is a terminal or not (a pytest-xdist worker's is not: rich's 80 columns).
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 def demo_config(data_dir: Path) -> dict:

@@ -1,7 +1,8 @@
 """The real model: a tiny training run end to end, the deadline, the shipped adapter, the CLI.
 
-These load SmolLM2-135M (fp32, ~540 MB). The GGUF is converted once per test session into a
-temporary data dir: tests never write into the repository.
+These load SmolLM2-135M (fp32, ~540 MB). The GGUF is converted once per machine into the test
+cache (`shared_cache_dir` in tests/conftest.py, in the system temp folder): tests never write
+into the repository.
 Each test stays well under a minute on 2 busy cores: training runs 1-3 steps of 2 short pairs.
 """
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from typer.testing import CliRunner
 
 from bot.config import REPO_ROOT, parse_settings
@@ -19,6 +21,7 @@ from bot.tone.guard import check
 from bot.tone.model import ADAPTER_DIR, ensure_base_model
 from bot.tone.stage import GenaiToneStage, LocalToneStage, load_local_stage, load_tone_stage
 from bot.tone.train import TrainSettings, load_pairs, sha256_of, train
+from tests.conftest import shared_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +31,13 @@ TRAIN = REPO_ROOT / "prompts" / "tone" / "train.jsonl"
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session data dir whose base model is the test cache's (converted once per machine;
+    the lock makes it once for all xdist workers too). What the tests write stays in tmp."""
+    with FileLock(shared_cache_dir() / "tone-data.lock"):
+        base = ensure_base_model(shared_cache_dir() / "tone-data")
     data = tmp_path_factory.mktemp("tone-data")
-    ensure_base_model(data)
+    (data / "models").mkdir()
+    (data / "models" / base.name).symlink_to(base, target_is_directory=True)
     return data
 
 
@@ -119,9 +127,11 @@ def test_cli_train_and_eval(data_dir, small_pairs, tmp_path, monkeypatch):
     held = tmp_path / "held.jsonl"
     held.write_text(HELDOUT.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     report = tmp_path / "eval.json"
+    from bot.tone import cli as tone_cli
+
+    monkeypatch.setattr(tone_cli.console, "width", 200)  # the table's labels must not wrap
     result = runner.invoke(app, ["-c", str(config), "tone", "eval", "--pairs", str(held),
-                                 "--timeout-s", "6", "--out", str(report)],
-                           env={"COLUMNS": "200"})  # the table's labels must not wrap
+                                 "--timeout-s", "6", "--out", str(report)])
     assert result.exit_code == 0, result.output
     assert "guard acceptance" in result.output
     data = json.loads(report.read_text())

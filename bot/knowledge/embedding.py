@@ -140,6 +140,11 @@ class OnnxEncoder:
                 os.cpu_count() or 1)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning, as in the tone runtime: on 2 busy cores
+        # (a sync, the tone model and the answer share them) spinning threads steal the core the
+        # work needs. 54 composer units: 1.22 -> 1.00 s p50 at load 4.3 (bench/ort_spinning.py, A/B
+        # interleaved in one process).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), options,
                                             providers=["CPUExecutionProvider"])
         self.batch_size = batch_size

@@ -160,6 +160,12 @@ class GenaiModel:
         self.sentence_ends = frozenset(i for token, i in self.tokenizer.get_vocab().items()
                                        if token.endswith((".", "!", "?")))
         self._np = np
+        # The prompt's head (system prompt, user header: ~53 tokens) is the same for every
+        # rewrite; prefilling it was ~half of a rewrite's CPU time (0.6 s p50 of 1.14 s on the
+        # demo drafts for a 100-token prompt), so its KV cache is computed once, here.
+        self.head = self.encode(prompting.chat_prompt_head())
+        empty = np.zeros(self.kv_shape, dtype=np.float32)
+        self.head_past = self._forward(self.head, [empty] * (2 * self.layers))[1]
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -187,9 +193,8 @@ class GenaiModel:
         pointer = prompting.CopyPointer(encoding.ids, follow_n,
                                         prompting.fact_positions(source, encoding.offsets)
                                         if copy_bias else frozenset(), self.sentence_ends)
-        empty = np.zeros(self.kv_shape, dtype=np.float32)
         prompt = self.encode(prompting.chat_prompt(draft))
-        logits, past = self._forward(prompt, [empty] * (2 * self.layers))
+        logits, past = self._prefill(prompt)
         out: list[int] = []
         step_logits = logits[-1:]
         rollbacks = 0
@@ -231,6 +236,16 @@ class GenaiModel:
             step_logits = logits[kept:kept + 1]
             if len(out) >= max_new:
                 return out[:max_new], False, False
+
+    def _prefill(self, prompt: list[int]) -> tuple:
+        """(logits, cache) of the whole prompt, from the cached head when the prompt starts
+        with its tokens (it does unless the draft's first characters merge with the header's
+        line break into one token)."""
+        n = len(self.head)
+        if n and len(prompt) > n and prompt[:n] == self.head:
+            return self._forward(prompt[n:], self.head_past)
+        empty = self._np.zeros(self.kv_shape, dtype=self._np.float32)
+        return self._forward(prompt, [empty] * (2 * self.layers))
 
     @staticmethod
     def _roll_back(out: list[int], past: list, pointer: prompting.CopyPointer, prompt_len: int):

@@ -31,6 +31,12 @@ def chat_prompt(draft: str) -> str:
                    for m in messages(draft)) + "<|im_start|>assistant\n"
 
 
+def chat_prompt_head() -> str:
+    """The part of every `chat_prompt` before the draft (system prompt and the user header):
+    the same for every rewrite, so its KV cache is computed once per process."""
+    return chat_prompt("\0").split("\0", 1)[0]
+
+
 class CopyPointer:
     """Where the rewrite stands in the draft while it copies it: the copy bias and prompt lookup
     follow the draft from *this* position, not from wherever the same words occur.

@@ -90,8 +90,10 @@ class ScriptedModel(GenaiModel):
         self.sentence_ends = frozenset(i for t, i in self.tokenizer.get_vocab().items()
                                        if t.endswith((".", "!", "?")))
         self.layers, self._np = 1, np
+        self.head, self.head_past = [], None  # no cached prompt head: the whole prompt is fed
         self.draft, self.script = self.encode(draft), self.encode(script)
-        self.prompt_len = None
+        self.prompt_len = len(self.encode(prompting.chat_prompt(draft)))
+        self.kv_shape, self.fed = (1, 1, 0, 1), []
 
     def _wants(self, written: list[int]) -> int:
         if written == self.script[:len(written)] and len(written) < len(self.script):
@@ -104,8 +106,7 @@ class ScriptedModel(GenaiModel):
 
     def _forward(self, ids, past):
         seen = [int(t) for t in past[0][0, 0, :, 0]] + list(ids)
-        if self.prompt_len is None:
-            self.prompt_len = len(ids)
+        self.fed.append(len(ids))
         logits = np.zeros((len(ids), self.tokenizer.get_vocab_size()), dtype=np.float32)
         for j in range(len(ids)):
             upto = len(seen) - len(ids) + j + 1
@@ -114,8 +115,6 @@ class ScriptedModel(GenaiModel):
         return logits, [cache, cache]
 
     def rewrite(self, draft: str, **kw) -> str:
-        self.prompt_len = None
-        self.kv_shape = (1, 1, 0, 1)
         ids, finished, _ = self.generate(draft, max_new=200, deadline=None, copy_bias=2.0, **kw)
         assert finished
         return self.decode(ids)
@@ -146,6 +145,19 @@ def test_the_rewrite_keeps_every_fact_the_model_would_have_dropped(draft, script
 
 def test_without_the_copy_bias_the_model_writes_what_it_wants():
     model = ScriptedModel(PASSWORD, "Sure thing ! Choose a new password . [1] You can't reuse any")
-    model.prompt_len, model.kv_shape = None, (1, 1, 0, 1)
     ids, _, _ = model.generate(PASSWORD, max_new=200, deadline=None, copy_bias=0.0)
     assert "Minimum" not in model.decode(ids)  # the slip the pointer and the roll-back undo
+
+
+def test_the_prompt_head_is_prefilled_once_and_reused():
+    script = "Sure thing ! Choose a new password . [1] You can't reuse any"
+    model = ScriptedModel(PASSWORD, script)
+    whole = model.rewrite(PASSWORD)
+    first_feed = model.fed[0]
+    model.head = model.encode(prompting.chat_prompt_head())
+    empty = np.zeros(model.kv_shape, dtype=np.float32)
+    model.head_past = model._forward(model.head, [empty, empty])[1]
+    model.fed = []
+    assert model.rewrite(PASSWORD) == whole
+    assert model.fed[0] == first_feed - len(model.head)  # only the draft's part is prefilled
+    assert prompting.chat_prompt(PASSWORD).startswith(prompting.chat_prompt_head())

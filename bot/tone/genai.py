@@ -127,8 +127,12 @@ class GenaiModel:
     decoding. The graph itself returns logits for every input position, so the loop here feeds
     the last token plus up to `lookup` draft tokens from where the rewrite stands in the draft
     (`prompting.CopyPointer`), keeps the longest prefix the model agrees with (greedy, copy bias
-    applied at each position) and trims the KV cache back to it. Output is the greedy output; a
-    rewrite that copies most of the draft takes a fraction of the forward passes. With the copy
+    applied at each position) and trims the KV cache back to it. Output is the greedy output up
+    to numerics: a forward pass over several positions does not give bit-identical logits to
+    one position at a time on the int8 graph, and at a near tie (after a marker: copy the draft's next word, or write "You'll") the
+    two can choose differently (bench/tone_latency.py --drafts on the demo answers: the same text
+    for 6/6 one-marker drafts, 3/6 two-marker ones; guard acceptance 100% either way). A rewrite
+    that copies most of the draft takes a fraction of the forward passes. With the copy
     bias on, fact tokens at the pointer are copied outright, and a rewrite that passes over a
     fact of the draft (or ends before writing them all) is cut back, cache included, to where it
     last copied, and copies on from there (at most `max_rollbacks` times). Of the 6 answers of

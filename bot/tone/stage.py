@@ -283,12 +283,13 @@ class GenaiToneStage(GuardedStage):
         self.copy_bias = copy_bias
         self.prompt_lookup_tokens = prompt_lookup_tokens
 
-    def generate(self, draft: str, *, deadline: float | None = None) -> Generation:
+    def generate(self, draft: str, *, deadline: float | None = None,
+                 prompt_lookup_tokens: int | None = None) -> Generation:
         started = time.perf_counter()
         budget = max_new_tokens(len(self.model.encode(draft)))
+        lookup = self.prompt_lookup_tokens if prompt_lookup_tokens is None else prompt_lookup_tokens
         ids, finished, timed_out = self.model.generate(draft, max_new=budget, deadline=deadline,
-                                                       copy_bias=self.copy_bias,
-                                                       lookup=self.prompt_lookup_tokens)
+                                                       copy_bias=self.copy_bias, lookup=lookup)
         return Generation(self.model.decode(ids), finished, timed_out, len(ids),
                           time.perf_counter() - started)
 

@@ -135,7 +135,11 @@ class GenaiModel:
     that copies most of the draft takes a fraction of the forward passes. With the copy
     bias on, fact tokens at the pointer are copied outright, and a rewrite that passes over a
     fact of the draft (or ends before writing them all) is cut back, cache included, to where it
-    last copied, and copies on from there (at most `max_rollbacks` times). Of the 6 answers of
+    last copied, and copies on from there (at most `max_rollbacks` times). So is one that jumps
+    over content words it did not write in any form (`_dropped_words`: a clause without numbers
+    or names, which the guard cannot see go). That rule took the held-out pairs from 44/46
+    accepted, content words kept 99.1%, chrF 76.7 to 46/46, 100%, 77.7, at the price of fewer
+    voice changes inside sentences ("you" added 17% -> 11%, contractions 13% -> 7%). Of the 6 answers of
     the first 45 demo questions that went untoned, this fixed the 5 that were decoding slips
     (a wrong row's number, a skipped row or sentence, a dropped clause); the sixth was the guard's
     (MARKER_BREAK in bot/tone/guard.py): 42/42 toned after, with the default config.
@@ -214,6 +218,10 @@ class GenaiModel:
                 pointer.advance(out)
             # a rewrite that passes over a fact of the draft, or ends before writing them all,
             # goes back to where it last copied and copies the draft's next token from there
+            if copy_bias and not ended and self._dropped_words(source, encoding.offsets, pointer,
+                                                               out):
+                pointer.anchor = pointer.jumped[2]  # back to before the jump
+                pointer.skipped = True
             if (copy_bias and rollbacks < max_rollbacks and pointer.anchor is not None
                     and (pointer.skipped or (ended and pointer.unwritten_fact(pointer.frontier)))):
                 rollbacks += 1
@@ -250,6 +258,22 @@ class GenaiModel:
             return self._forward(prompt[n:], self.head_past)
         empty = self._np.zeros(self.kv_shape, dtype=self._np.float32)
         return self._forward(prompt, [empty] * (2 * self.layers))
+
+    def _dropped_words(self, source: str, offsets: list, pointer: prompting.CopyPointer,
+                       out: list[int]) -> bool:
+        """Whether the draft span the pointer just jumped over holds a content word (any form)
+        that the rewrite did not write since it last copied: "Long-term disability: 60% of
+        salary" -> "You'll get 60% of salary" keeps every number and name, so neither the guard
+        nor the fact rule sees it; "Expenses are submitted in" -> "You submit expenses in"
+        writes them all, and passes."""
+        if pointer.jumped is None or pointer.skipped or pointer.jumped[2] is None:
+            return False
+        from bot.tone.evaluate import content_words
+
+        start, end, (length, _) = pointer.jumped
+        passed = source[offsets[start][0]:offsets[end - 1][1]]
+        written = self.tokenizer.decode(out[length:], skip_special_tokens=True)
+        return bool(content_words(passed) - content_words(written))
 
     @staticmethod
     def _roll_back(out: list[int], past: list, pointer: prompting.CopyPointer, prompt_len: int):

@@ -69,7 +69,7 @@ class CopyPointer:
     """
 
     __slots__ = ("source", "n", "starts", "cursor", "frontier", "exact", "sentence_ends",
-                 "anchor", "skipped")
+                 "anchor", "skipped", "jumped")
 
     def __init__(self, source_ids: list[int], n: int = 2,
                  exact: frozenset[int] | set[int] = frozenset(),
@@ -85,11 +85,13 @@ class CopyPointer:
         self.frontier = 0  # the furthest draft position copied so far
         self.anchor: tuple[int, int] | None = None  # (rewrite length, draft position) to resume
         self.skipped = False  # the last token took the pointer past an unwritten fact
+        # (start, end, anchor before it) of the draft span the last token's realignment passed
+        self.jumped: tuple[int, int, tuple[int, int] | None] | None = None
 
     def advance(self, out: list[int]) -> None:
         """Take the rewrite's newest token (`out[-1]`) into account."""
         token = out[-1]
-        self.skipped = False
+        self.skipped, self.jumped = False, None
         if self.cursor is not None and self.cursor < len(self.source) \
                 and self.source[self.cursor] == token:
             self.cursor += 1
@@ -105,6 +107,8 @@ class CopyPointer:
                 return
             cursor = next((p for p in places if p >= self.frontier), places[-1])
             self.skipped = self.unwritten_fact(self.frontier, cursor - self.n)
+            if cursor - self.n > self.frontier:
+                self.jumped = (self.frontier, cursor - self.n, self.anchor)
             self.cursor = cursor
         self.frontier = max(self.frontier, self.cursor)
         if not self.skipped:  # a skip keeps the anchor before it, for the roll-back
@@ -118,7 +122,7 @@ class CopyPointer:
     def resume(self, length: int, position: int) -> None:
         """Back to the state after `length` tokens of the rewrite, at draft `position` (the
         caller truncates its output and cache and copies the draft token there next)."""
-        self.cursor, self.frontier, self.skipped = position, position, False
+        self.cursor, self.frontier, self.skipped, self.jumped = position, position, False, None
         self.anchor = (length, position)
 
     def next_token(self) -> int | None:

@@ -143,6 +143,23 @@ def test_the_rewrite_keeps_every_fact_the_model_would_have_dropped(draft, script
     assert rewrite.split()[:2] == script.split()[:2]  # the opener is the model's
 
 
+BENEFITS = "Long-term disability : 60% of salary , free . [1]"
+
+
+def test_a_clause_dropped_without_its_numbers_is_written_back():
+    # "Long-term disability:" holds no number or name: the guard cannot see it go
+    script = "Sure thing ! You'll get 60% of salary , free . [1] Hope that helps !"
+    rewrite = ScriptedModel(BENEFITS, script).rewrite(BENEFITS)
+    assert rewrite.startswith("Sure thing ! Long-term disability : 60% of salary"), rewrite
+    assert check(BENEFITS, script).ok  # what the pointer prevents would have been sent
+
+
+def test_a_voice_change_that_keeps_the_words_is_left_alone():
+    draft = "Expenses are submitted in Expensify within 30 days . [1]"
+    script = "Sure ! You submit expenses in Expensify within 30 days . [1] Hope that helps !"
+    assert ScriptedModel(draft, script).rewrite(draft) == script
+
+
 def test_without_the_copy_bias_the_model_writes_what_it_wants():
     model = ScriptedModel(PASSWORD, "Sure thing ! Choose a new password . [1] You can't reuse any")
     ids, _, _ = model.generate(PASSWORD, max_new=200, deadline=None, copy_bias=0.0)

@@ -94,12 +94,19 @@ def tone_share(server_log: Path) -> dict:
     per rewrite (bot/tone/stage.py), and why the others were sent untoned."""
     from collections import Counter
 
-    outcomes = re.findall(r"tone outcome: (.+?) in \d+ ms", server_log.read_text())
+    lines = re.findall(r"tone outcome: (.+?) in (\d+) ms \(waited (\d+) ms\)",
+                       server_log.read_text())
+    outcomes = [o for o, _, _ in lines]
     reasons = Counter(o.split(":")[0] for o in outcomes if o != "accepted")
     toned = outcomes.count("accepted")
+    # from asking to the outcome, and of that the wait for the one model (another rewrite)
+    asked = [int(ms) / 1000 for _, ms, _ in lines]
+    waited = [int(ms) / 1000 for _, _, ms in lines]
     return {"tone_rewrites": len(outcomes), "toned": toned,
             "toned_share": toned / len(outcomes) if outcomes else 0.0,
-            "untoned_reasons": dict(reasons)}
+            "untoned_reasons": dict(reasons),
+            "rewrite_s_max": round(max((a - w for a, w in zip(asked, waited)), default=0), 2),
+            "rewrite_wait_s_max": round(max(waited, default=0), 2)}
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -240,6 +247,7 @@ def main() -> None:
             "answers_per_s": round(len(to_answer) / (max(to_answer, default=0) or 1), 2),
             "rate_limited_calls": len([c for c in fake.calls if c.status == 429]),
             "tone": args.tone, "cpus": os.cpu_count(),
+            "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         }
     finally:
         proc.terminate()
@@ -266,6 +274,9 @@ def main() -> None:
         print(f"toned: {result['toned']}/{result['tone_rewrites']} answers "
               f"({result['toned_share']:.0%}; bar >= 90%); untoned because: "
               f"{result['untoned_reasons'] or 'none'}")
+        print(f"  longest rewrite {result['rewrite_s_max']} s (tone.timeout_s counts from its "
+              f"start); longest wait for the model {result['rewrite_wait_s_max']} s; load "
+              f"average {result['load_average']}")
     print(f"results: {OUT / 'slack_load.json'}")
     if result["answered_exactly_once"] != result["questions"]:
         raise SystemExit(1)

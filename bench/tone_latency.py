@@ -1,14 +1,19 @@
 """Latency of the local tone rewrite, with and without prompt-lookup decoding, side by side.
 
     .venv/bin/python bench/tone_latency.py [--config CONFIG] [--adapter DIR] [--per-size 6]
-        [--repeats 2] [--lookup 10] [--threads 1] [--out bench/out/tone_latency.json]
+        [--repeats 2] [--lookup 10] [--threads 1] [--drafts RESULTS.jsonl]
+        [--out bench/out/tone_latency.json]
 
-Drafts are the held-out neutral drafts (prompts/tone/heldout.jsonl) grouped by their number of
-sentences (one [n] per sentence): 1, 2, 3 and 4. Each draft is rewritten `--repeats` times per
+Drafts are the held-out neutral drafts (prompts/tone/heldout.jsonl), or with `--drafts` the
+drafts of the answered questions of a `ragbot eval` results file (what the bot really rewrites),
+grouped by their number of citation markers: 1, 2, 3 and 4 (4: 4 or more). Each draft is rewritten `--repeats` times per
 setting, interleaved (lookup off, on, off, on, ...) so a neighbour's load spike hits both alike.
 The time is the whole `generate()` (prompt building, prefill, decoding, detokenising); model
 loading is not included (the bot loads once per process). Reports p50/p95 per size and the p50
-speedup of prompt lookup. The goal: p50 <= 1.5 s for a 3-sentence answer on 2 cores.
+speedup of prompt lookup. The goal: p50 <= 1.5 s for a 3-sentence answer on 2 cores. The CPU
+time of the lookup runs (process time: what the rewrite costs an idle core, whatever the
+neighbours do) is printed too, p50 and max over every draft: what `tone.timeout_s` must cover
+with room for a busy core.
 
 Machine load matters a lot on shared cores: the load average is printed before and after.
 """
@@ -43,6 +48,8 @@ def main() -> None:
                         help="prompt_lookup_num_tokens for the 'on' runs (default: the config's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: tone.threads of the config)")
+    parser.add_argument("--drafts", type=Path,
+                        help="a `ragbot eval` results JSONL: rewrite its answered drafts instead")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -57,14 +64,19 @@ def main() -> None:
           f"threads={settings.tone.threads}, prompt lookup={lookup} tokens; "
           f"load average {os.getloadavg()[0]:.2f}")
 
+    if args.drafts:
+        rows_in = [json.loads(line) for line in args.drafts.read_text().splitlines() if line]
+        drafts = [r["draft"] for r in rows_in if not r["abstained"] and r["draft"]]
+    else:
+        drafts = [pair.neutral for pair in load_pairs(args.pairs)]
     by_size: dict[int, list[str]] = defaultdict(list)
-    for pair in load_pairs(args.pairs):
-        size = len(guard.markers(pair.neutral))
-        if 1 <= size <= 4 and len(by_size[size]) < args.per_size:
-            by_size[size].append(pair.neutral)
+    for draft in drafts:
+        size = min(len(guard.markers(draft)), 4)
+        if size >= 1 and len(by_size[size]) < args.per_size:
+            by_size[size].append(draft)
     stage.generate(by_size[min(by_size)][0])  # warm-up: first call pays one-off allocations
 
-    rows, raw = [], {}
+    rows, raw, cpu = [], {}, []
     for size in sorted(by_size):
         times = {0: [], lookup: []}
         tokens, accepted, same = [], 0, 0
@@ -72,7 +84,10 @@ def main() -> None:
             for _ in range(args.repeats):
                 texts = {}
                 for setting in (0, lookup):
+                    before = time.process_time()
                     gen = stage.generate(draft, prompt_lookup_tokens=setting)
+                    if setting == lookup:
+                        cpu.append(time.process_time() - before)
                     times[setting].append(gen.seconds)
                     texts[setting] = gen.text
                     if setting == lookup:
@@ -90,7 +105,9 @@ def main() -> None:
         raw[size] = times
         print(f"{size} sentence(s): done", flush=True)
 
-    print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}; CPU time of a rewrite (lookup on): "
+          f"p50 {_percentile(cpu, 0.5):.2f}s, p90 {_percentile(cpu, 0.9):.2f}s, max "
+          f"{max(cpu):.2f}s (tone.timeout_s {settings.tone.timeout_s:g}s)\n")
     header = (f"{'sentences':>9} {'drafts':>6} {'runs':>4} {'tokens':>6} | {'no lookup p50':>13} "
               f"{'p95':>6} | {'lookup p50':>10} {'p95':>6} | {'speedup':>7} | {'guard ok':>8} | "
               f"{'same text':>9}")
@@ -104,7 +121,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"threads": settings.tone.threads, "lookup": lookup,
-                                        "adapter": str(adapter), "rows": rows,
+                                        "adapter": str(adapter), "rows": rows, "cpu_s": cpu,
                                         "times": {str(k): {str(s): v for s, v in t.items()}
                                                   for k, t in raw.items()}}, indent=2) + "\n")
         print(f"\nwritten to {args.out}")

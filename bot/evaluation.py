@@ -161,8 +161,8 @@ def result_line(case: Case, answer: Answer) -> dict:
                       for c in data["citations"]],
         "retrieved": [{k: p[k] for k in ("source", "source_id", "text", "score")}
                       for p in data["retrieved"]],
-        "latency_ms": data["latency_ms"], "draft": answer.draft, "toned": answer.toned,
-        "tone_reason": answer.tone_reason,
+        "latency_ms": data["latency_ms"], "tone_ms": data["tone_ms"], "draft": answer.draft,
+        "toned": answer.toned, "tone_reason": answer.tone_reason,
     }
 
 

@@ -173,6 +173,7 @@ class Pipeline:
             return
         outcome = stage.rewrite(answer.draft)
         answer.text, answer.toned, answer.tone_reason = outcome.text, outcome.accepted, outcome.reason
+        answer.tone_ms = outcome.latency_ms
 
 
 def _fill_updated(engine, passages: list[Passage]) -> None:

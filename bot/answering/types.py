@@ -71,6 +71,7 @@ class Answer:
     toned: bool = False
     tone_reason: str | None = None
     latency_ms: float = 0.0
+    tone_ms: float = 0.0  # of latency_ms, the tone stage's (waiting for the model included)
     index_updated_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class Answer:
             "nearest": [{"source_id": p.source_id, "title": p.title, "url": p.url}
                         for p in self.nearest],
             "latency_ms": round(self.latency_ms, 1),
+            "tone_ms": round(self.tone_ms, 1),
             "index_updated_at": when(self.index_updated_at),
         }
 

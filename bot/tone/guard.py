@@ -49,6 +49,11 @@ MAX_LENGTH_RATIO = 2.0
 LENGTH_SLACK_CHARS = 40  # opener + closer on a one-line draft can exceed 2x; allow this much extra
 
 MARKER_RE = re.compile(r"\[(\d+)\]")
+# A citation marker closes its sentence, whatever comes before it: the composer ends a list's
+# lead-in with one ("..., then keep climbing: [1]"), and the word after it starts a sentence
+# (the closer's "Hope that helps!" is no name). Markers become a line break before the name and
+# sentence-start rules read the text, so the word after one is held to the sentence-start rule.
+MARKER_BREAK = "\n"
 CODE_RE = re.compile(r"`[^`\n]+`")
 URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>|`\"]*[^\s<>|`\".,;:!?)\]'’]")
 HOST_RE = re.compile(r"(?<![@\w/.-])(?:[a-z0-9-]+\.)+[a-z]{2,}\b")  # vpn.x.example, ticket.tagged
@@ -182,7 +187,7 @@ def facts(text: str) -> Facts:
             literals.add(f"{kind} {value}")
             return " " * len(m.group())  # keep offsets and sentence boundaries roughly intact
         rest = pattern.sub(take, rest)
-    plain = MARKER_RE.sub(" ", rest)
+    plain = MARKER_RE.sub(MARKER_BREAK, rest)
     literals.update(f"channel {c}" for c in CHANNEL_RE.findall(plain))
     literals.update(f"number {n}" for n in NUMBER_RE.findall(plain))
     literals.update(f"number {w.lower()}" for w in WORD_RE.findall(plain)
@@ -190,6 +195,19 @@ def facts(text: str) -> Facts:
     negations = len(NEGATION_RE.findall(NEGATION_IDIOMS_RE.sub(" ", plain)))
     qualifiers = Counter(" ".join(q.lower().split()) for q in QUALIFIER_RE.findall(plain))
     return Facts(literals, _names(plain), negations, qualifiers, plain)
+
+
+def fact_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every piece of `text` that `check` compares: markers, code spans, URLs,
+    emails, quoted strings, hosts, #channels, numbers, number words and names (each occurrence
+    of a name `facts` finds). The tone model's decoding copies these from the draft token for
+    token instead of merely favouring them (bot/tone/prompting.py, CopyPointer)."""
+    spans = [m.span() for pattern in (MARKER_RE, CODE_RE, URL_RE, EMAIL_RE, QUOTE_RE, HOST_RE,
+                                      CHANNEL_RE, NUMBER_RE) for m in pattern.finditer(text)]
+    spans += [m.span() for m in WORD_RE.finditer(text) if m.group().lower() in NUMBER_WORDS]
+    for name in _names(MARKER_RE.sub(lambda m: MARKER_BREAK.ljust(len(m.group())), text)):
+        spans += [m.span() for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+    return sorted(spans)
 
 
 def stem(word: str) -> str:
@@ -210,7 +228,7 @@ def _new_sentence_starts(draft: str, rewrite: str) -> list[str]:
     known = {stem(w) for w in WORD_RE.findall(draft)}
     body = rewrite[:list(MARKER_RE.finditer(rewrite))[-1].end()] if MARKER_RE.search(rewrite) \
         else rewrite
-    plain = MARKER_RE.sub(" ", body).strip()
+    plain = MARKER_RE.sub(MARKER_BREAK, body).strip()
     first = re.split(r"(?<=[.!?])\s+", plain, maxsplit=1)
     if len(first) == 2 and len(first[0].split()) <= 8 and not (
             facts(first[0]).literals or _names(first[0])):

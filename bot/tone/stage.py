@@ -15,8 +15,9 @@ pass), the KV cache, a one-line system prompt, a merged adapter and few torch th
 (bench/tone_latency.py measures all of it).
 
 Faithfulness comes first from the adapter and the guard, and then from a copy bias
-(`tone.copy_bias`, `copy_bias_processor`): where the rewrite is already copying the draft, the
-draft's next token gets a small logit bonus. The 135M model's typical slips are a wavering step
+(`tone.copy_bias`, `copy_bias_processor`, `prompting.CopyPointer`): where the rewrite is already
+copying the draft, the draft's next token *at that place* gets a small logit bonus, and a fact
+token there (number, marker, name, URL, ...) is copied outright. The 135M model's typical slips are a wavering step
 inside a copied sentence ("mypy" -> "yourpy", a skipped sentence, an invented "200"); the bonus
 tips those back onto the draft, while a confident voice change ("Employees must" -> "You'll
 need to") still wins. On the 46 held-out pairs it took guard acceptance from 41 to 44.
@@ -109,27 +110,29 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def copy_bias_processor(source_ids: list[int], prompt_len: int, bias: float, n: int = 2):
+def copy_bias_processor(source_ids: list[int], prompt_len: int, bias: float, n: int = 2,
+                        exact: frozenset[int] = frozenset()):
     """A LogitsProcessor that nudges the model to keep copying the draft.
 
-    When the last `n` generated tokens also occur in the draft, the tokens that follow them there
-    get `bias` added to their logits. A confident rewrite ("Employees must" -> "You'll need to")
-    still wins; a wavering step — where the 135M model skips a sentence or invents one — is
-    tipped back onto the draft. Works under prompt-lookup decoding: transformers applies the
-    processor to every verified position with its own prefix.
+    Where the rewrite stands in the draft is `prompting.CopyPointer`'s: the draft's token at
+    that position gets `bias` added to its logit, and on a fact token (`exact`) it is copied
+    outright. A confident rewrite ("Employees must" -> "You'll need to") still wins; a wavering
+    step — where the 135M model skips a sentence or invents one — is tipped back onto the draft.
+    Works under prompt-lookup decoding: transformers applies the processor to every verified
+    position with its own prefix, so the pointer is worked out from the prefix each time. (The
+    onnx runtime also rolls back a rewrite that passes over a fact; generate() here cannot.)
     """
-    import torch
     from transformers import LogitsProcessor
-
-    index = {key: torch.tensor(sorted(values))
-             for key, values in prompting.follow_table(source_ids, n).items()}
 
     class CopyBias(LogitsProcessor):
         def __call__(self, input_ids, scores):
-            generated = input_ids[0, prompt_len:]
-            if generated.shape[0] >= n:
-                nxt = index.get(tuple(generated[-n:].tolist()))
-                if nxt is not None:
+            pointer = prompting.CopyPointer.after(source_ids, input_ids[0, prompt_len:].tolist(),
+                                                  n, exact)
+            nxt = pointer.next_token()
+            if nxt is not None:
+                if pointer.must_copy():
+                    scores[:, nxt] = scores.max() + bias
+                else:
                     scores[:, nxt] += bias
             return scores
 
@@ -249,9 +252,12 @@ class LocalToneStage(GuardedStage):
         if self.copy_bias:
             from transformers import LogitsProcessorList
 
-            draft_ids = self.tokenizer(draft, add_special_tokens=False)["input_ids"]
-            processors = LogitsProcessorList([copy_bias_processor(draft_ids, len(ids),
-                                                                  self.copy_bias)])
+            source = prompting.copy_source(draft)
+            encoded = self.tokenizer(source, add_special_tokens=False,
+                                     return_offsets_mapping=True)
+            processors = LogitsProcessorList([copy_bias_processor(
+                encoded["input_ids"], len(ids), self.copy_bias,
+                exact=prompting.fact_positions(source, encoded["offset_mapping"]))])
         with torch_threads(self.threads), torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
@@ -280,12 +286,13 @@ class GenaiToneStage(GuardedStage):
         self.copy_bias = copy_bias
         self.prompt_lookup_tokens = prompt_lookup_tokens
 
-    def generate(self, draft: str, *, deadline: float | None = None) -> Generation:
+    def generate(self, draft: str, *, deadline: float | None = None,
+                 prompt_lookup_tokens: int | None = None) -> Generation:
         started = time.perf_counter()
         budget = max_new_tokens(len(self.model.encode(draft)))
+        lookup = self.prompt_lookup_tokens if prompt_lookup_tokens is None else prompt_lookup_tokens
         ids, finished, timed_out = self.model.generate(draft, max_new=budget, deadline=deadline,
-                                                       copy_bias=self.copy_bias,
-                                                       lookup=self.prompt_lookup_tokens)
+                                                       copy_bias=self.copy_bias, lookup=lookup)
         return Generation(self.model.decode(ids), finished, timed_out, len(ids),
                           time.perf_counter() - started)
 

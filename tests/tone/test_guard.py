@@ -138,6 +138,27 @@ def test_new_word_at_sentence_start_is_rejected():
     assert check(draft, moved) == GuardResult(False, "new sentence start: London")
 
 
+LEAD_IN = ("Create an override in PagerDuty for the exact hours. [1] Unacknowledged pages "
+           "escalate to the secondary after 10 minutes, then keep climbing: [1]")
+
+
+def test_a_marker_ends_its_sentence_even_after_a_colon():
+    # the composer cuts a list's lead-in at its marker; the closer after it is no name
+    assert check(LEAD_IN, f"No problem! {LEAD_IN} Hope that helps!").ok
+
+
+@pytest.mark.parametrize("rewrite, reason", [
+    # ... but the word after a marker is held to the sentence-start rule instead
+    (f"No problem! {LEAD_IN.replace('[1] Unacknowledged', '[1] London')} Hope that helps!",
+     "new sentence start: London"),
+    (f"No problem! {LEAD_IN} Ask Finance if you're stuck!", "facts changed: added name Finance"),
+    (f"No problem! {LEAD_IN.replace('10 minutes', '15 minutes')} Hope that helps!",
+     "facts changed: lost number 10; added number 15"),
+])
+def test_a_marker_as_sentence_end_lets_no_new_fact_through(rewrite, reason):
+    assert check(LEAD_IN, rewrite) == GuardResult(False, reason)
+
+
 def test_sentence_start_may_be_another_form_of_a_draft_word():
     draft = "Screens must be locked when a desk is left. [1] Notes are written in Lattice. [1]"
     assert check(draft, "Sure thing! Lock your screen when you leave your desk. [1] Write your "

@@ -163,3 +163,29 @@ def test_chat_prompt_is_the_tokenizers_template(data_dir):
     tokenizer = load_tokenizer(data_dir)
     draft = load_pairs(HELDOUT)[0].neutral
     assert prompting.chat_prompt(draft) == prompting.prompt_text(tokenizer, draft)
+
+
+# Demo-set drafts the shipped adapter's rewrite lost a fact of before the copy pointer: the
+# wrong table row's maximum ("$214,000" for "$178,000"), a skipped middle sentence, the clause
+# holding "25 days" dropped after the opener, and the first of two near-identical sentences
+# (bot/tone/prompting.py CopyPointer).
+DEMO_SLIPS = [
+    "Level: L3; Title: Software Engineer; Min: $118,000; Midpoint: $132,000; Max: $146,000. [1] "
+    "Level: L4; Title: Software Engineer II; Min: $142,000; Midpoint: $160,000; Max: $178,000. "
+    "[1] Level: L5; Title: Senior Software Engineer; Min: $172,000; Midpoint: $193,000; Max: "
+    "$214,000. [1]",
+    "Choose a new password and sign in again on your laptop and phone. [1] Minimum length is 14 "
+    "characters. [1] You can't reuse any of your last 8 passwords. [1]",
+    "That was replaced by the flat 25 days; if you see \"20 days\" in an old offer letter or in "
+    "the onboarding deck, it's outdated. [1]",
+    "Rolling back is always allowed, freeze or not. [1] Rolling back is always allowed, even "
+    "during a deploy freeze. [2]",
+]
+
+
+@pytest.mark.parametrize("draft", DEMO_SLIPS)
+def test_onnx_rewrite_keeps_the_facts_it_used_to_slip_on(data_dir, tmp_path, draft):
+    stage = load_tone_stage(_settings(data_dir, tmp_path, timeout_s=60, runtime="onnx"))
+    outcome = stage.rewrite(draft)
+    assert outcome.accepted, (outcome.reason, outcome.rewrite)
+    assert outcome.text != draft  # toned, not the draft sent back

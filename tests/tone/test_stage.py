@@ -275,12 +275,18 @@ def test_copy_bias_favours_the_drafts_next_token_only_while_copying():
         out = bias(torch.tensor([prompt + generated]), scores.clone())
         return {i for i in range(12) if out[0, i] != 0}
 
-    assert bumped([4, 6, 7]) == {8, 9}  # copying "6 7": both continuations in the draft
+    assert bumped([4, 6, 7]) == {8}  # copying "6 7": the draft's next token at that place
+    assert bumped([5, 6, 7, 8, 6, 7]) == {9}  # ... and at the second place, once past the first
     assert bumped([5, 6]) == {7}
     assert bumped([6]) == set()  # too short to know it is copying
-    assert bumped([7, 5]) == set()  # "7 5" is not in the draft: a free choice, no nudge
+    assert bumped([7, 4]) == set()  # "7 4" is not in the draft: a free choice, no nudge
     scores = torch.full((1, 12), 1.5)
     assert bias(torch.tensor([prompt + [5, 6]]), scores)[0, 7] == pytest.approx(3.5)
+    # a fact token of the draft (a number, a marker) is copied, however the model votes
+    facts = copy_bias_processor(draft, prompt_len=len(prompt), bias=2.0, exact=frozenset({2}))
+    scores = torch.zeros((1, 12))
+    scores[0, 11] = 9.0
+    assert int(facts(torch.tensor([prompt + [5, 6]]), scores).argmax()) == 7
 
 
 def test_copy_bias_is_a_validated_setting(tmp_path):

@@ -86,17 +86,38 @@ def demo_config(data_dir: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings over the bundled demo wiki (+ the private demo source), synced, tone off."""
+def _sync_demo(data_dir: Path) -> Settings:
     from bot.knowledge.sync import sync_source
 
-    data_dir = tmp_path_factory.mktemp("demo-index")
     settings = parse_settings(demo_config(data_dir), REPO_ROOT)
     for source in settings.sources:
         result = sync_source(settings, source.name)
         assert result.ok, result.error
     return settings
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Settings:
+    """Settings over the bundled demo wiki (+ the private demo source), synced, tone off.
+
+    Under pytest-xdist the first worker to need it syncs it once for the run (into the run's
+    shared temp folder, under a lock) and every worker copies that folder: one sync per run,
+    not one per worker, and no two processes share a data_dir.
+    """
+    import shutil
+
+    from filelock import FileLock
+
+    data_dir = tmp_path_factory.mktemp("demo-index")
+    if worker_id == "master":  # not under xdist
+        return _sync_demo(data_dir)
+    shared = tmp_path_factory.getbasetemp().parent / "demo-index"  # this run's, all workers'
+    with FileLock(f"{shared}.lock"):
+        if not (shared / ".synced").exists():
+            _sync_demo(shared)
+            (shared / ".synced").touch()
+        shutil.copytree(shared, data_dir, dirs_exist_ok=True)
+    return parse_settings(demo_config(data_dir), REPO_ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,7 @@ from fake_slack.signing import message, new_event_id
 from tests.servers import create_database, drop_database, free_port
 from tests.slack.admin_helpers import ADMIN, DEMO_WIKI, HANDBOOK_PAGES, AdminBot
 
-# One worker runs the module: its cluster (two replicas, a scheduler lease) is module-scoped.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("replicas")]
+pytestmark = pytest.mark.slow
 
 LEASE_S = 6.0
 

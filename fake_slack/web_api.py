@@ -252,6 +252,12 @@ class FakeSlack:
                     body, headers = fake.answer(method, params), {}
                     if method == "response_url" and not body["ok"]:
                         call.status = 400  # Slack answers a refused response this way
+                # Recorded before the client has its answer: the calls a client makes one after
+                # another are then recorded in that order, whichever server thread runs first
+                # (recorded after, a later call from the same client could land first).
+                with fake._cond:
+                    fake.calls.append(call)
+                    fake._cond.notify_all()
                 payload = json.dumps(body).encode()
                 self.send_response(call.status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -260,9 +266,6 @@ class FakeSlack:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(payload)
-                with fake._cond:
-                    fake.calls.append(call)
-                    fake._cond.notify_all()
 
             do_GET = do_POST
 

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=54)
     args = parser.parse_args()
     encoder = Index(load_settings()).embeddings.encoder
-    path = encoder.session._model_path
+    path = str(encoder.onnx_path)
     texts = [f"Expenses policy > The basics: sentence {i} about receipts, per diems and the "
              "travel rules everyone follows." for i in range(args.units)]
     variants = {"2 threads, spinning": session(path, spin=True, threads=2),

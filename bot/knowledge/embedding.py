@@ -142,9 +142,11 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         # Idle worker threads sleep instead of spinning, as in the tone runtime: on 2 busy cores
         # (a sync, the tone model and the answer share them) spinning threads steal the core the
-        # work needs. 54 composer units: 1.22 -> 1.00 s p50 at load 4.3 (bench/ort_spinning.py, A/B
-        # interleaved in one process).
+        # work needs. 54 composer units (bench/ort_spinning.py, A/B interleaved in one process):
+        # 1.19 -> 1.05 s p50 at load 4.3; on an idle machine spinning is the faster one, 0.258
+        # against 0.293 s, a 35 ms cost per question we take for the busy case.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.onnx_path = Path(onnx_path)
         self.session = ort.InferenceSession(str(onnx_path), options,
                                             providers=["CPUExecutionProvider"])
         self.batch_size = batch_size

@@ -164,6 +164,11 @@ class IndexConfig(_Section):
         "the encode time; exported once from the packaged weights into the cache dir), torch "
         "(sentence-transformers) or onnx-int8 (quantized: ~0.4x, cosine ~0.99 to torch; a "
         "switch to or from it needs `ragbot sync --full`)")
+    vector_cache_rows: int = Field(
+        50_000, ge=0, le=10_000_000, description="onnx backends: vectors kept on disk by text "
+        "beside the model's export in the cache dir (~1.6 KB each), so a full resync, a rebuild "
+        "or a restarted bot re-reads what it embedded before instead of encoding it again; "
+        "oldest go first; 0 turns it off")
 
 
 class RetrievalConfig(_Section):

@@ -29,8 +29,12 @@ import os
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bot.knowledge.vector_cache import VectorCache
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 _export_lock = threading.Lock()
@@ -130,7 +134,10 @@ class OnnxEncoder:
         model_path = Path(model_path)
         config = json.loads((model_path / "sentence_bert_config.json").read_text())
         self.max_length = int(config.get("max_seq_length", 256))
+        self.dim = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
         self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self.tokenizer_digest = hashlib.sha256(
+            (model_path / "tokenizer.json").read_bytes()).hexdigest()[:12]
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length)
         options = ort.SessionOptions()
@@ -153,7 +160,7 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(list(texts))
         out: np.ndarray | None = None
         for batch in length_sorted_batches([len(e.ids) for e in encodings], self.batch_size):
@@ -176,15 +183,31 @@ class OnnxEncoder:
 
 class OnnxEmbeddings:
     """LangChain's `Embeddings` interface over an `OnnxEncoder` (the same interface the torch path
-    has). Duck-typed, like batches.CountingEmbeddings: the base class pulls in
-    langchain_core.runnables (~0.2 s of every cold `ragbot ask`), and the Chroma store, `index()`
-    and the answer pipeline only call `embed_documents` / `embed_query`."""
+    has), reading and writing the on-disk `VectorCache` when given one. Duck-typed, like
+    batches.CountingEmbeddings: the base class pulls in langchain_core.runnables (~0.2 s of every
+    cold `ragbot ask`), and the Chroma store, `index()` and the answer pipeline only call
+    `embed_documents` / `embed_query`."""
 
-    def __init__(self, encoder: OnnxEncoder) -> None:
+    def __init__(self, encoder: OnnxEncoder, cache: VectorCache | None = None) -> None:
         self.encoder = encoder
+        self.cache = cache
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        if self.cache is None:
+            return self.encoder.encode(texts)
+        known = self.cache.get(texts)
+        missing = [i for i in range(len(texts)) if i not in known]
+        out = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
+        if missing:
+            fresh = self.encoder.encode([texts[i] for i in missing])
+            out[missing] = fresh
+            self.cache.put([texts[i] for i in missing], fresh)
+        for i, vector in known.items():
+            out[i] = vector
+        return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encoder.encode(texts).tolist()
+        return self._vectors(texts).tolist()
 
     def length_order(self, texts: list[str]) -> list[int]:
         """Indices of `texts`, longest in tokens first: a caller that encodes in slices (sync,
@@ -195,4 +218,15 @@ class OnnxEmbeddings:
         return sorted(range(len(texts)), key=lambda i: -lengths[i])
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encoder.encode([text])[0].tolist()
+        return self._vectors([text])[0].tolist()
+
+
+def vector_cache_for(encoder: OnnxEncoder, max_rows: int) -> VectorCache:
+    """The cache file beside `encoder`'s export, tied to that export and to how texts are cut."""
+    from bot.knowledge.vector_cache import FORMAT, VectorCache
+
+    stat = encoder.onnx_path.stat()
+    identity = (f"format={FORMAT} onnx={encoder.onnx_path.name}:{stat.st_size}:{stat.st_mtime_ns} "
+                f"max_length={encoder.max_length} tokenizer={encoder.tokenizer_digest}")
+    return VectorCache(encoder.onnx_path.with_suffix(".vectors.sqlite"), identity,
+                       max_rows=max_rows)

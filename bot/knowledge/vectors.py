@@ -46,12 +46,15 @@ def resolve_model_path(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _embeddings(model_path: str, batch_size: int, backend: str = "torch",
-                models_dir: str | None = None):
+                models_dir: str | None = None, cache_rows: int = 0):
     if backend != "torch":
-        from bot.knowledge.embedding import OnnxEmbeddings, OnnxEncoder, export_onnx
+        from bot.knowledge.embedding import (OnnxEmbeddings, OnnxEncoder, export_onnx,
+                                             vector_cache_for)
 
         onnx_path = export_onnx(model_path, Path(models_dir), int8=backend == "onnx-int8")
-        return OnnxEmbeddings(OnnxEncoder(model_path, onnx_path, batch_size=batch_size))
+        encoder = OnnxEncoder(model_path, onnx_path, batch_size=batch_size)
+        cache = vector_cache_for(encoder, cache_rows) if cache_rows else None
+        return OnnxEmbeddings(encoder, cache)
     from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(
@@ -65,7 +68,7 @@ def embeddings(settings: Settings):
     with _lock:
         return _embeddings(resolve_model_path(settings.index.embedding_model),
                            settings.index.embed_batch_size, settings.index.backend,
-                           str(cache_dir() / "models"))
+                           str(cache_dir() / "models"), settings.index.vector_cache_rows)
 
 
 SPACE_KEY = "ragbot:space:"  # + source name -> the vector space its chunks were embedded in

@@ -100,13 +100,16 @@ class ServeProcess:
         self.replies.append(reply)
         return reply
 
-    def keep_asking(self, question: str) -> threading.Event:
-        """Ask `question` over and over in a thread until the returned event is set."""
+    def keep_asking(self, question: str, pause_s: float = 0.2) -> threading.Event:
+        """Ask `question` over and over in a thread, `pause_s` apart, until the returned event
+        is set. The pause keeps several questions inside every sync (a `ragbot sync` process
+        takes seconds) without the bot's answering taking the cores the syncs need."""
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.is_set():
                 self.ask(question)
+                stop.wait(pause_s)
 
         threading.Thread(target=loop, daemon=True).start()
         return stop

@@ -13,9 +13,9 @@ rather than serve vectors of another function. Keys are SHA-256 of the text (16 
 are the float32 vector. Oldest rows go first once `max_rows` is passed (FIFO: a read does not
 refresh a row, so answering writes nothing it has seen).
 
-The cache can only save work, never lose any: every SQLite error (a full disk, a locked or
-corrupt file) turns it off for the process with one warning, and the texts are encoded as if it
-were not there.
+The cache can only save work, never lose any: a write that finds the file locked by another
+process for 2 s is skipped, any other SQLite error (a full disk, a corrupt file) turns the cache
+off for the process with one warning, and the texts are encoded as if it were not there.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def key_of(text: str) -> bytes:
 
 class VectorCache:
     """`get(texts) -> {index: vector}` and `put(texts, vectors)`; thread-safe, multi-process safe
-    (SQLite WAL: readers never wait for a writer; writers wait up to 10 s, then skip)."""
+    (SQLite WAL: readers never wait for a writer; a writer waits up to 2 s for another, then
+    skips its batch)."""
 
     def __init__(self, path: Path, identity: str, *, max_rows: int) -> None:
         self.path, self.identity, self.max_rows = Path(path), identity, max_rows
@@ -51,7 +52,7 @@ class VectorCache:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False,
+            db = sqlite3.connect(str(self.path), timeout=2, check_same_thread=False,
                                  isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # a lost last write is only lost work
@@ -69,6 +70,9 @@ class VectorCache:
         return self._db
 
     def _off(self, exc: Exception) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            log.info("vector cache %s busy; this batch is not kept (%s)", self.path, exc)
+            return  # another process held it past the timeout: skip this write, not the cache
         log.warning("vector cache %s turned off for this process (%s); texts are encoded as "
                     "usual", self.path, exc)
         self.enabled = False

@@ -80,6 +80,26 @@ def test_a_broken_file_turns_the_cache_off_and_encodes_as_usual(tmp_path: Path, 
     assert [r.message.count("turned off") for r in caplog.records] == [1]
 
 
+def test_a_write_that_finds_the_file_locked_is_skipped_not_the_cache(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v.sqlite"
+    embeddings = OnnxEmbeddings(_Encoder(), _cache(path))
+    embeddings.embed_documents(TEXTS[:1])
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+    try:
+        assert embeddings.embed_documents(TEXTS[1:3]) == _Encoder().encode(TEXTS[1:3]).tolist()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert embeddings.cache.enabled
+    embeddings.embed_documents(TEXTS[1:3])  # not kept while locked: encoded again, kept now
+    again = OnnxEmbeddings(_Encoder(), _cache(path))
+    again.embed_documents(TEXTS[:3])
+    assert embeddings.encoder.seen == TEXTS[:3] + TEXTS[1:3] and again.encoder.seen == []
+
+
 @pytest.mark.slow
 def test_the_real_encoder_s_cached_vectors_are_its_own_and_survive_a_new_process(
         tmp_path: Path, _model_cache: Path) -> None:

@@ -27,12 +27,18 @@ run: $(STAMP)
 	$(VENV)/bin/ragbot tone prepare
 	$(VENV)/bin/ragbot run
 
+# Bytecode is kept (in the gitignored __pycache__ folders) even where the environment sets
+# PYTHONDONTWRITEBYTECODE, as containers often do: without it every test worker re-compiles and
+# re-rewrites the asserts of every test module (~3 s each), and every `ragbot` subprocess a
+# test starts re-compiles the modules it imports.
+TESTENV := PYTHONDONTWRITEBYTECODE=
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(TESTENV) $(PY) -m pytest
 
 # The inner loop: everything but what loads real models (tests marked `slow`), in seconds.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(TESTENV) $(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/startup.py

@@ -222,11 +222,14 @@ class OnnxEmbeddings:
 
 
 def vector_cache_for(encoder: OnnxEncoder, max_rows: int) -> VectorCache:
-    """The cache file beside `encoder`'s export, tied to that export and to how texts are cut."""
+    """The cache file beside `encoder`'s export, tied to that export, to the tokenizer and its
+    truncation, and to this module's code: a release that changes how a text is encoded starts
+    from an empty cache instead of reading vectors of the old function."""
     from bot.knowledge.vector_cache import FORMAT, VectorCache
 
     stat = encoder.onnx_path.stat()
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]  # how texts are encoded
     identity = (f"format={FORMAT} onnx={encoder.onnx_path.name}:{stat.st_size}:{stat.st_mtime_ns} "
-                f"max_length={encoder.max_length} tokenizer={encoder.tokenizer_digest}")
+                f"max_length={encoder.max_length} tokenizer={encoder.tokenizer_digest} code={code}")
     return VectorCache(encoder.onnx_path.with_suffix(".vectors.sqlite"), identity,
                        max_rows=max_rows)

@@ -7,9 +7,9 @@ the composer's sentence units it embedded before, and a second data_dir over the
 (staging, a test run) embeds nothing it has seen.
 
 The file sits beside the export it belongs to (`<cache dir>/models/<model>-<sha>/`, see
-`bot/knowledge/embedding.py`), and its `meta` row names that export (file size and mtime, the
-tokenizer's truncation, `FORMAT`): a re-export or a change to how texts are encoded empties it
-rather than serve vectors of another function. Keys are SHA-256 of the text (16 bytes); values
+`bot/knowledge/embedding.py`), and its `meta` row names that export (file size and mtime), the
+tokenizer and its truncation, and a digest of the encoding code: a re-export or a change to how
+texts are encoded empties it rather than serve vectors of another function. Keys are SHA-256 of the text (16 bytes); values
 are the float32 vector. Oldest rows go first once `max_rows` is passed (FIFO: a read does not
 refresh a row, so answering writes nothing it has seen).
 
@@ -30,7 +30,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when OnnxEncoder.encode changes what a text maps to
+FORMAT = 1  # this file's layout
 _CHUNK = 500  # keys per SELECT (SQLite's default limit is 999 parameters before 3.32)
 
 

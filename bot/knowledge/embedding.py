@@ -136,8 +136,6 @@ class OnnxEncoder:
         self.max_length = int(config.get("max_seq_length", 256))
         self.dim = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
         self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        self.tokenizer_digest = hashlib.sha256(
-            (model_path / "tokenizer.json").read_bytes()).hexdigest()[:12]
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length)
         options = ort.SessionOptions()
@@ -227,9 +225,13 @@ def vector_cache_for(encoder: OnnxEncoder, max_rows: int) -> VectorCache:
     from an empty cache instead of reading vectors of the old function."""
     from bot.knowledge.vector_cache import FORMAT, VectorCache
 
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:12]
+
     stat = encoder.onnx_path.stat()
-    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]  # how texts are encoded
     identity = (f"format={FORMAT} onnx={encoder.onnx_path.name}:{stat.st_size}:{stat.st_mtime_ns} "
-                f"max_length={encoder.max_length} tokenizer={encoder.tokenizer_digest} code={code}")
+                # the tokenizer as configured (its JSON holds the truncation), and this code
+                f"tokenizer={digest(encoder.tokenizer.to_str().encode())} "
+                f"code={digest(Path(__file__).read_bytes())}")
     return VectorCache(encoder.onnx_path.with_suffix(".vectors.sqlite"), identity,
                        max_rows=max_rows)

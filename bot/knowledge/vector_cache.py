@@ -9,9 +9,9 @@ the composer's sentence units it embedded before, and a second data_dir over the
 The file sits beside the export it belongs to (`<cache dir>/models/<model>-<sha>/`, see
 `bot/knowledge/embedding.py`), and its `meta` row names that export (file size and mtime), the
 tokenizer and its truncation, and a digest of the encoding code: a re-export or a change to how
-texts are encoded empties it rather than serve vectors of another function. Keys are SHA-256 of the text (16 bytes); values
-are the float32 vector. Oldest rows go first once `max_rows` is passed (FIFO: a read does not
-refresh a row, so answering writes nothing it has seen).
+texts are encoded empties it rather than serve vectors of another function. Keys are SHA-256
+of the text (16 bytes); values are the float32 vector. Oldest rows go first once `max_rows` is
+passed (FIFO: a read does not refresh a row, so answering writes nothing it has seen).
 
 The cache can only save work, never lose any: a write that finds the file locked by another
 process for 2 s is skipped, any other SQLite error (a full disk, a corrupt file) turns the cache
@@ -48,28 +48,35 @@ class VectorCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self.enabled = max_rows > 0
-        self.hits = self.misses = 0
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             db = sqlite3.connect(str(self.path), timeout=2, check_same_thread=False,
                                  isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # a lost last write is only lost work
-            db.execute("CREATE TABLE IF NOT EXISTS meta (identity TEXT NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS vectors "
-                       "(id INTEGER PRIMARY KEY, key BLOB UNIQUE NOT NULL, vec BLOB NOT NULL)")
-            row = db.execute("SELECT identity FROM meta").fetchone()
-            if row is None or row[0] != self.identity:
-                with db:  # another export or encoding: its vectors are another function's
-                    db.execute("BEGIN IMMEDIATE")
-                    db.execute("DELETE FROM vectors")
-                    db.execute("DELETE FROM meta")
-                    db.execute("INSERT INTO meta VALUES (?)", (self.identity,))
+            try:
+                self._prepare(db)
+            except sqlite3.Error:
+                db.close()  # a half-set-up connection is not kept; the next call tries again
+                raise
             self._db = db
         return self._db
 
-    def _off(self, exc: Exception) -> None:
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Tables made, and emptied when they hold another export's or encoding's vectors."""
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a lost last write is only lost work
+        db.execute("CREATE TABLE IF NOT EXISTS meta (identity TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS vectors "
+                   "(id INTEGER PRIMARY KEY, key BLOB UNIQUE NOT NULL, vec BLOB NOT NULL)")
+        row = db.execute("SELECT identity FROM meta").fetchone()
+        if row is None or row[0] != self.identity:
+            with db:  # another export or encoding: its vectors are another function's
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM vectors")
+                db.execute("DELETE FROM meta")
+                db.execute("INSERT INTO meta VALUES (?)", (self.identity,))
+
+    def _failed(self, exc: Exception) -> None:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             log.info("vector cache %s busy; this batch is not kept (%s)", self.path, exc)
             return  # another process held it past the timeout: skip this write, not the cache
@@ -92,12 +99,9 @@ class VectorCache:
                                       f"({','.join('?' * len(part))})", part)
                     found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
             except sqlite3.Error as exc:
-                self._off(exc)
+                self._failed(exc)
                 return {}
-        hits = {i: found[k] for i, k in enumerate(keys) if k in found}
-        self.hits += len(hits)
-        self.misses += len(texts) - len(hits)
-        return hits
+        return {i: found[k] for i, k in enumerate(keys) if k in found}
 
     def put(self, texts: list[str], vectors: np.ndarray) -> None:
         if not self.enabled or not texts:
@@ -113,7 +117,7 @@ class VectorCache:
                     db.execute("DELETE FROM vectors WHERE id <= "
                                "(SELECT max(id) FROM vectors) - ?", (self.max_rows,))
             except sqlite3.Error as exc:
-                self._off(exc)
+                self._failed(exc)
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
-"""The real tone model for the slow tests: a session data dir over the test cache's base model."""
+"""The real tone model for the slow tests: a session data dir over the test cache's base model,
+the settings over it, and the held-out pairs they rewrite."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from bot.config import REPO_ROOT, Settings, parse_settings
 from bot.tone.model import ensure_base_model
 from tests.conftest import shared_cache_dir
+
+HELDOUT = REPO_ROOT / "prompts" / "tone" / "heldout.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +25,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (data / "models").mkdir()
     (data / "models" / base.name).symlink_to(base, target_is_directory=True)
     return data
+
+
+def tone_settings(data_dir: Path, tmp_path: Path, **tone) -> Settings:
+    return parse_settings({"data_dir": str(data_dir), "tone": tone}, tmp_path)

@@ -8,27 +8,21 @@ write into the repository. Training is tested beside this, in tests/tone/test_tr
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from bot.config import REPO_ROOT, parse_settings
 from bot.tone.guard import check
 from bot.tone.model import ADAPTER_DIR
 from bot.tone.stage import GenaiToneStage, LocalToneStage, load_local_stage, load_tone_stage
 from bot.tone.train import load_pairs
+from tests.tone.conftest import HELDOUT, tone_settings
 
 pytestmark = pytest.mark.slow
 
-HELDOUT = REPO_ROOT / "prompts" / "tone" / "heldout.jsonl"
-
-
-def _settings(data_dir: Path, tmp_path: Path, **tone):
-    return parse_settings({"data_dir": str(data_dir), "tone": tone}, tmp_path)
 
 
 def test_deadline_stops_generation(data_dir, tmp_path):
-    stage = load_local_stage(_settings(data_dir, tmp_path, timeout_s=0.3, runtime="torch"),
+    stage = load_local_stage(tone_settings(data_dir, tmp_path, timeout_s=0.3, runtime="torch"),
                              None)  # base: rambles
     draft = load_pairs(HELDOUT)[2].neutral
     started = time.monotonic()
@@ -40,7 +34,7 @@ def test_deadline_stops_generation(data_dir, tmp_path):
 
 @pytest.mark.parametrize("runtime, kind", [("torch", LocalToneStage), ("onnx", GenaiToneStage)])
 def test_shipped_adapter_rewrites_held_out_drafts(data_dir, tmp_path, runtime, kind):
-    stage = load_tone_stage(_settings(data_dir, tmp_path, timeout_s=30, runtime=runtime))
+    stage = load_tone_stage(tone_settings(data_dir, tmp_path, timeout_s=30, runtime=runtime))
     assert isinstance(stage, kind)
     drafts = [p.neutral for p in load_pairs(HELDOUT)[:3]]
     outcomes = [stage.rewrite(d) for d in drafts]
@@ -96,7 +90,7 @@ DEMO_SLIPS = [
 
 @pytest.mark.parametrize("draft", DEMO_SLIPS)
 def test_onnx_rewrite_keeps_the_facts_it_used_to_slip_on(data_dir, tmp_path, draft):
-    stage = load_tone_stage(_settings(data_dir, tmp_path, timeout_s=60, runtime="onnx"))
+    stage = load_tone_stage(tone_settings(data_dir, tmp_path, timeout_s=60, runtime="onnx"))
     outcome = stage.rewrite(draft)
     assert outcome.accepted, (outcome.reason, outcome.rewrite)
     assert outcome.text != draft  # toned, not the draft sent back

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.config import REPO_ROOT, parse_settings
+from bot.config import REPO_ROOT
 from bot.tone.guard import check
 from bot.tone.model import ADAPTER_DIR
 from bot.tone.stage import LocalToneStage, load_tone_stage
 from bot.tone.train import TrainSettings, load_pairs, sha256_of, train
+from tests.tone.conftest import HELDOUT, tone_settings
 
 pytestmark = pytest.mark.slow
 
-HELDOUT = REPO_ROOT / "prompts" / "tone" / "heldout.jsonl"
 TRAIN = REPO_ROOT / "prompts" / "tone" / "train.jsonl"
 
 
@@ -31,10 +31,6 @@ def small_pairs(tmp_path: Path) -> Path:
     path.write_text("".join(line + "\n" for line in
                             TRAIN.read_text(encoding="utf-8").splitlines()[:8]), encoding="utf-8")
     return path
-
-
-def _settings(data_dir: Path, tmp_path: Path, **tone):
-    return parse_settings({"data_dir": str(data_dir), "tone": tone}, tmp_path)
 
 
 def test_tiny_training_run_end_to_end(data_dir, small_pairs, tmp_path):
@@ -51,7 +47,7 @@ def test_tiny_training_run_end_to_end(data_dir, small_pairs, tmp_path):
     assert card["settings"]["r"] == 8 and card["training"]["steps"] == 2
 
     # 2 steps barely move the base model, which rambles: a short budget keeps the test short.
-    stage = load_tone_stage(_settings(data_dir, tmp_path, adapter=str(out), timeout_s=2,
+    stage = load_tone_stage(tone_settings(data_dir, tmp_path, adapter=str(out), timeout_s=2,
                                       runtime="torch"))
     assert isinstance(stage, LocalToneStage)
     draft = min((p.neutral for p in load_pairs(HELDOUT)), key=len)
